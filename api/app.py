@@ -1,0 +1,86 @@
+"""The FastAPI application; the daemon starts and stops inside its lifespan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.routes import router
+from api.waiters import JobWaiters
+from pool import __version__
+from pool.daemon import Daemon, connect_redis
+from pool.metrics import Metrics
+from pool.settings import Settings
+from pool.store import JobStore
+
+Role = Literal["all", "api", "worker"]
+
+
+class HttpMetrics:
+    """Counts requests by route template (not raw path, which would explode the labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            method = scope["method"]
+            self.metrics.http_requests.labels(method, path, str(status)).inc()
+            self.metrics.http_duration.labels(method, path).observe(
+                time.perf_counter() - started)
+
+
+def create_app(settings: Settings, role: Role = "all") -> FastAPI:
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect_redis(settings)
+        store = JobStore(redis, settings.pool_name, settings.result_ttl_s, settings.queue_max)
+        await store.ensure_group()
+        waiters = JobWaiters(redis, store.events)
+        waiters.start()
+        daemon = Daemon(settings, metrics, redis) if role in ("all", "worker") else None
+        app.state.settings, app.state.metrics, app.state.redis = settings, metrics, redis
+        app.state.store, app.state.waiters, app.state.daemon = store, waiters, daemon
+        app.state.configured_policy = settings.pool_policy()
+        if daemon is not None:
+            await daemon.start()
+        try:
+            yield
+        finally:
+            if daemon is not None:
+                await daemon.stop()
+            await waiters.stop()
+            await redis.aclose()
+
+    app = FastAPI(title="vwe-pool", version=__version__, lifespan=lifespan,
+                  description="Warm-pool engine of the Valheim World Engine: a world for a "
+                              "seed, now.")
+    errors.install(app)
+    app.include_router(router)
+    app.add_middleware(HttpMetrics, metrics=metrics)
+    return app

@@ -1,0 +1,139 @@
+"""Request and response models: the HTTP contract of DESIGN.md, typed."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pool.jobs import Job
+
+MAX_SEED_UNITS = 10
+
+
+def check_seed(seed: str) -> str:
+    """The game's rule: 1-10 characters (UTF-16 code units), none of them a control character."""
+    if not seed:
+        raise ValueError("seed must not be empty")
+    units = len(seed.encode("utf-16-le")) // 2
+    if units > MAX_SEED_UNITS:
+        raise ValueError(f"seed must be at most {MAX_SEED_UNITS} characters, got {units}")
+    bad = [ch for ch in seed if unicodedata.category(ch) in ("Cc", "Cs")]
+    if bad:
+        raise ValueError(f"seed must not contain control characters (found {bad[0]!r})")
+    return seed
+
+
+class WorldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: str = Field(description="Valheim seed text: 1-10 characters, no control characters",
+                      examples=["MWd8eV6svz"])
+    worldgen_version: Literal[0, 1, 2] = Field(2, description="Worldgen rules version")
+    legacy_fwl: bool = Field(False, description="Also write the legacy <Name>.fwl")
+    resolution: int | None = Field(None, ge=16, le=4096,
+                                   description="Biome map size in cells (default 2048)")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: str) -> str:
+        return check_seed(value)
+
+    def options(self, default_resolution: int) -> dict[str, object]:
+        return {"worldgen_version": self.worldgen_version, "legacy_fwl": self.legacy_fwl,
+                "resolution": self.resolution or default_resolution}
+
+
+class ArtifactOut(BaseModel):
+    name: str
+    size: int
+    sha256: str
+    content_type: str
+    url: str
+
+
+class JobOut(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    seed: str
+    seed_hash: int | None
+    generator: str
+    options: dict[str, object]
+    launch_type: Literal["warm", "cold"] | None
+    attempts: int
+    progress: float
+    message: str
+    queued_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    queue_wait_s: float | None
+    generation_s: float | None
+    duration_s: float | None
+    artifacts: list[ArtifactOut]
+    error: str | None
+    cached: bool = False
+
+    @classmethod
+    def of(cls, job: Job, *, cached: bool = False) -> JobOut:
+        def delta(a: float | None, b: float | None) -> float | None:
+            return round(b - a, 4) if a is not None and b is not None else None
+
+        return cls(
+            job_id=job.id, status=job.status.value, seed=job.seed, seed_hash=job.seed_hash,
+            generator=job.generator, options=job.options,
+            launch_type=job.launch_type if job.launch_type in ("warm", "cold") else None,  # type: ignore[arg-type]
+            attempts=job.attempts, progress=job.progress, message=job.message,
+            queued_at=job.queued_at, started_at=job.started_at, finished_at=job.finished_at,
+            queue_wait_s=delta(job.queued_at, job.started_at), generation_s=job.generation_s,
+            duration_s=delta(job.queued_at, job.finished_at),
+            artifacts=[ArtifactOut(name=a.name, size=a.size, sha256=a.sha256,
+                                   content_type=a.content_type,
+                                   url=f"/v1/jobs/{job.id}/artifacts/{a.name}")
+                       for a in job.artifacts],
+            error=job.error, cached=cached,
+        )
+
+
+class ContainerOut(BaseModel):
+    id: str
+    name: str
+    state: str
+    age_s: float
+    uses: int
+    daemon: str
+
+
+class PoolOut(BaseModel):
+    size: int
+    max: int
+    min: int
+    target: int
+    autoscale: bool
+    autoscale_reason: str | None
+    max_age_s: float
+    max_uses: int
+    idle_ttl_s: float
+    queue_depth: int
+    containers: list[ContainerOut]
+
+
+class PoolPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: int | None = Field(None, ge=0, le=1000)
+    max: int | None = Field(None, ge=1, le=1000)
+    min: int | None = Field(None, ge=0, le=1000)
+    max_age_s: float | None = Field(None, gt=0)
+    max_uses: int | None = Field(None, ge=1)
+    idle_ttl_s: float | None = Field(None, gt=0)
+    autoscale: bool | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,170 @@
+"""The routes of DESIGN.md. Handlers stay thin: validate, one store call, shape the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from api.auth import require_admin
+from api.errors import ApiError
+from api.models import ContainerOut, ErrorOut, JobOut, PoolOut, PoolPatch, WorldRequest
+from pool.daemon import policy_from_hash
+from pool.policy import PoolPolicy
+from worldgen import GENERATOR_VERSION
+from worldgen.hashing import seed_from_text
+
+router = APIRouter()
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (404, 422, 429, 503)
+}
+
+
+def _check_job_id(job_id: str) -> str:
+    if not JOB_ID.match(job_id):
+        raise ApiError(422, "invalid_job_id", "job_id must be 32 lowercase hex characters")
+    return job_id
+
+
+@router.post("/v1/worlds", status_code=202, response_model=JobOut, responses=ERRORS,
+             summary="Generate the world for a seed (or get it from the cache)")
+async def submit_world(body: WorldRequest, request: Request) -> Any:
+    state = request.app.state
+    options = body.options(state.settings.map_resolution)
+    submission = await state.store.submit(body.seed, seed_from_text(body.seed),
+                                          GENERATOR_VERSION, options)
+    metrics = state.metrics
+    if submission.created:
+        job = await state.store.get(submission.job_id)
+        return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
+    job = submission.job
+    if job.finished:
+        metrics.jobs_total.labels("cached").inc()
+        return JSONResponse(JobOut.of(job, cached=True).model_dump(mode="json"), status_code=200)
+    return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS,
+            summary="A job; with ?wait=S, wait up to S seconds for it to finish")
+async def get_job(job_id: str, request: Request,
+                  wait: Annotated[float, Query(ge=0, le=300)] = 0) -> Any:
+    _check_job_id(job_id)
+    state = request.app.state
+    with state.waiters.watch(job_id) as finished:
+        job = await state.store.get(job_id)
+        if job is None:
+            raise ApiError(404, "job_not_found", f"no job {job_id} (unknown or expired)")
+        if wait > 0 and not job.finished:
+            try:
+                async with asyncio.timeout(wait):
+                    while not job.finished:
+                        await finished.wait()
+                        finished.clear()
+                        job = await state.store.get(job_id) or job
+            except TimeoutError:
+                pass
+    return JobOut.of(job)
+
+
+@router.get("/v1/jobs/{job_id}/artifacts/{name:path}", responses=ERRORS,
+            response_class=FileResponse, summary="One artifact of a finished job")
+async def get_artifact(job_id: str, name: str, request: Request) -> Any:
+    _check_job_id(job_id)
+    state = request.app.state
+    job = await state.store.get(job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id} (unknown or expired)")
+    artifact = next((a for a in job.artifacts if a.name == name), None)
+    if artifact is None:
+        raise ApiError(404, "artifact_not_found",
+                       f"job {job_id} has no artifact {name!r}; see the job's artifacts list")
+    root = (Path(state.settings.worlds_dir) / job_id).resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise ApiError(400, "invalid_artifact_name", "artifact names may not leave their folder")
+    if not path.is_file():
+        raise ApiError(404, "artifact_missing", f"artifact {name!r} is no longer on disk")
+    return FileResponse(path, media_type=artifact.content_type, filename=path.name)
+
+
+async def _policy(request: Request) -> PoolPolicy:
+    state = request.app.state
+    if state.daemon is not None:
+        return state.daemon.pool.policy  # type: ignore[no-any-return]
+    return policy_from_hash(state.configured_policy, await state.store.load_policy())
+
+
+async def _pool_out(request: Request) -> PoolOut:
+    state = request.app.state
+    policy = await _policy(request)
+    daemon = state.daemon
+    containers: list[dict[str, Any]] = []
+    local = daemon.settings.instance_id if daemon is not None else None
+    if daemon is not None:
+        containers.extend(daemon.pool.snapshot())
+    for snap in await state.store.pool_snapshots():
+        if snap.get("daemon") != local:
+            containers.extend(snap.get("containers", []))
+    autoscaled = daemon.pool.autoscaled if daemon is not None else None
+    return PoolOut(
+        size=policy.size, max=policy.max, min=policy.min,
+        target=daemon.pool.target() if daemon is not None else policy.size,
+        autoscale=policy.autoscale, autoscale_reason=autoscaled[1] if autoscaled else None,
+        max_age_s=policy.max_age_s, max_uses=policy.max_uses, idle_ttl_s=policy.idle_ttl_s,
+        queue_depth=await state.store.depth(),
+        containers=[ContainerOut(**c) for c in containers],
+    )
+
+
+@router.get("/v1/pool", response_model=PoolOut, summary="The warm target, the cap, every container")
+async def get_pool(request: Request) -> PoolOut:
+    return await _pool_out(request)
+
+
+@router.patch("/v1/pool", response_model=PoolOut, dependencies=[Depends(require_admin)],
+              responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, **ERRORS},
+              summary="Change pool size and policy at run time (persists across restarts)")
+async def patch_pool(patch: PoolPatch, request: Request) -> PoolOut:
+    state = request.app.state
+    current = await _policy(request)
+    try:
+        new = current.updated(**patch.model_dump(exclude_none=True))
+    except ValueError as exc:
+        raise ApiError(422, "invalid_policy", str(exc)) from None
+    await state.store.save_policy(new)
+    if state.daemon is not None:
+        state.daemon.pool.set_policy(new)
+    return await _pool_out(request)
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis and Docker are reachable")
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    checks: dict[str, bool] = {}
+    try:
+        checks["redis"] = bool(await state.redis.ping())
+    except Exception:
+        checks["redis"] = False
+    body: dict[str, Any] = {"checks": checks}
+    if state.daemon is not None:
+        checks["docker"] = await state.daemon.runtime.ping()
+        body["warm"] = state.daemon.pool.state_counts().get("warm", 0)
+    ok = all(checks.values())
+    body["status"] = "ready" if ok else "unavailable"
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,101 @@
+"""The daemon's side of the agent protocol (see `worldgen.protocol`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pool.exceptions import GenerationFailed, HandoffFailed
+from worldgen import protocol
+
+ProgressCallback = Callable[[float, str], Awaitable[None]]
+
+
+@dataclass
+class Handoff:
+    """An accepted job: the open connection on which the agent will report the result."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    async def result(
+        self, timeout: float, on_progress: ProgressCallback | None = None
+    ) -> dict[str, Any]:
+        """Wait for `done`; progress events go to `on_progress`. Always closes the connection."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = await self.reader.readline()
+                    if not line:
+                        raise GenerationFailed("the worker died during generation")
+                    message = protocol.decode(line)
+                    event = message.get("event")
+                    if event == protocol.EVENT_DONE:
+                        return message
+                    if event == protocol.EVENT_ERROR:
+                        raise GenerationFailed(str(message.get("message", "generator error")))
+                    if event == protocol.EVENT_PROGRESS and on_progress is not None:
+                        await on_progress(float(message.get("fraction", 0)),
+                                          str(message.get("message", "")))
+        except TimeoutError:
+            raise GenerationFailed(f"generation took longer than {timeout:.0f} s") from None
+        except (ConnectionError, ValueError) as exc:
+            raise GenerationFailed(f"lost the worker: {exc}") from exc
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+class AgentClient:
+    """Talks to one container's agent through the socket in its bind-mounted folder."""
+
+    def __init__(self, host_dir: Path) -> None:
+        self.socket_path = host_dir / protocol.SOCKET_NAME
+
+    async def ping(self, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The readiness/health probe: the agent's answer, or None when it does not answer."""
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
+                try:
+                    writer.write(protocol.encode({"op": protocol.OP_PING}))
+                    line = await reader.readline()
+                finally:
+                    writer.close()
+            message = protocol.decode(line) if line else {}
+        except (OSError, TimeoutError, ValueError):
+            return None
+        return message if message.get("event") == protocol.EVENT_READY else None
+
+    async def handoff(
+        self, job_id: str, seed: str, options: dict[str, Any], timeout: float
+    ) -> Handoff:
+        """Send the job and wait only for `accepted`: this is the hot path, one round trip."""
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(
+                    str(self.socket_path), limit=protocol.MAX_LINE * 16
+                )
+                writer.write(protocol.encode(
+                    {"op": protocol.OP_GENERATE, "job_id": job_id, "seed": seed,
+                     "options": options}
+                ))
+                line = await reader.readline()
+        except (OSError, TimeoutError) as exc:
+            raise HandoffFailed(f"agent did not accept the job: {exc!r}") from exc
+        handoff = Handoff(reader, writer)
+        try:
+            message = protocol.decode(line) if line else {}
+        except ValueError:
+            message = {}
+        if message.get("event") != protocol.EVENT_ACCEPTED:
+            handoff.close()
+            raise HandoffFailed(f"agent refused the job: {message.get('message', 'no answer')}")
+        return handoff

@@ -1,0 +1,241 @@
+"""`vwe-pool`: serve the daemon, submit seeds, show and tune the pool, simulate, generate locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pool.exceptions import ConfigError
+
+
+def _settings(**overrides: Any) -> Any:
+    from pool.settings import load_settings
+
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"vwe-pool: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _api_url(args: argparse.Namespace) -> str:
+    if args.api:
+        return str(args.api).rstrip("/")
+    port = os.environ.get("VWE_API_PORT", "8080")
+    host = os.environ.get("VWE_API_HOST", "127.0.0.1")
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from pool.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings, role=args.role)
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
+                            log_config=None, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started or not server.should_exit else 1
+
+
+def _fail(response: httpx.Response) -> int:
+    try:
+        err = response.json()["error"]
+        print(f"vwe-pool: {response.status_code} {err['code']}: {err['message']}", file=sys.stderr)
+    except Exception:
+        print(f"vwe-pool: HTTP {response.status_code}: {response.text[:200]}", file=sys.stderr)
+    return 1
+
+
+def _bar(fraction: float, message: str) -> str:
+    width = 30
+    done = int(width * max(0.0, min(1.0, fraction)))
+    return f"\r[{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}% {message[:40]:<40}"
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    base = _api_url(args)
+    body: dict[str, Any] = {"seed": args.seed, "worldgen_version": args.worldgen_version,
+                            "legacy_fwl": args.legacy_fwl}
+    if args.resolution:
+        body["resolution"] = args.resolution
+    with httpx.Client(base_url=base, timeout=30) as client:
+        try:
+            response = client.post("/v1/worlds", json=body)
+        except httpx.HTTPError as exc:
+            print(f"vwe-pool: cannot reach the daemon at {base}: {exc}", file=sys.stderr)
+            return 1
+        if response.status_code not in (200, 202):
+            return _fail(response)
+        job = response.json()
+        if not args.wait and not args.out:
+            print(json.dumps(job, indent=2))
+            return 0
+        tty = sys.stderr.isatty()
+        deadline = time.monotonic() + args.timeout
+        while job["status"] not in ("succeeded", "failed") and time.monotonic() < deadline:
+            if tty:
+                sys.stderr.write(_bar(job["progress"], f"{job['status']}: {job['message']}"))
+            response = client.get(f"/v1/jobs/{job['job_id']}", params={"wait": 1},
+                                  timeout=10)
+            if response.status_code != 200:
+                return _fail(response)
+            job = response.json()
+        if tty:
+            sys.stderr.write(_bar(1.0 if job["status"] == "succeeded" else job["progress"],
+                                  job["status"]) + "\n")
+        if job["status"] != "succeeded":
+            print(f"vwe-pool: job {job['job_id']} {job['status']}: {job.get('error')}",
+                  file=sys.stderr)
+            return 1
+        if args.out:
+            out = Path(args.out)
+            for artifact in job["artifacts"]:
+                target = out / artifact["name"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with client.stream("GET", artifact["url"]) as stream:
+                    if stream.status_code != 200:
+                        return _fail(stream)
+                    with target.open("wb") as f:
+                        for chunk in stream.iter_bytes():
+                            f.write(chunk)
+                print(f"{target}  {artifact['size']} bytes")
+        print(json.dumps({k: job[k] for k in ("job_id", "status", "seed", "seed_hash",
+                                              "launch_type", "attempts", "generation_s",
+                                              "duration_s", "cached")}, indent=2))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        response = httpx.get(f"{_api_url(args)}/v1/pool", timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"vwe-pool: cannot reach the daemon: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        return _fail(response)
+    pool = response.json()
+    if args.json:
+        print(json.dumps(pool, indent=2))
+        return 0
+    print(f"target {pool['target']} (size {pool['size']}, min {pool['min']}, max {pool['max']}"
+          f"{', autoscale: ' + str(pool['autoscale_reason']) if pool['autoscale'] else ''})"
+          f"  queue {pool['queue_depth']}")
+    print(f"{'CONTAINER':<28} {'STATE':<9} {'AGE':>8} {'USES':>5}  DAEMON")
+    for c in pool["containers"]:
+        print(f"{c['name']:<28} {c['state']:<9} {c['age_s']:>7.0f}s {c['uses']:>5}  {c['daemon']}")
+    return 0
+
+
+def cmd_pool_set(args: argparse.Namespace) -> int:
+    patch = {k: v for k, v in {"size": args.size, "max": args.max, "min": args.min,
+                               "autoscale": args.autoscale}.items() if v is not None}
+    token = os.environ.get("VWE_API_TOKEN", "")
+    response = httpx.patch(f"{_api_url(args)}/v1/pool", json=patch, timeout=10,
+                           headers={"Authorization": f"Bearer {token}"})
+    if response.status_code != 200:
+        return _fail(response)
+    pool = response.json()
+    print(f"pool: size {pool['size']}, max {pool['max']}, min {pool['min']}, "
+          f"autoscale {pool['autoscale']}")
+    return 0
+
+
+def cmd_worldgen(args: argparse.Namespace) -> int:
+    from worldgen.generate import generate_world
+
+    try:
+        world = generate_world(args.seed, Path(args.out), resolution=args.resolution,
+                               worldgen_version=args.worldgen_version,
+                               legacy_fwl=args.legacy_fwl)
+    except ValueError as exc:
+        print(f"vwe-pool: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(world, indent=2, default=str))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pool.simulate import main as simulate_main
+
+    return simulate_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vwe-pool", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the daemon and the API (default)")
+    serve.add_argument("--role", choices=["all", "api", "worker"], default="all",
+                       help="api: HTTP only; worker: pool only; all: both (default)")
+    serve.set_defaults(func=cmd_serve)
+
+    def client(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api", help="daemon URL (default http://VWE_API_HOST:VWE_API_PORT)")
+
+    gen = sub.add_parser("generate", help="submit a seed to the running daemon")
+    gen.add_argument("seed")
+    gen.add_argument("--wait", action="store_true", help="wait, showing progress")
+    gen.add_argument("--out", help="download the artifacts into DIR (implies --wait)")
+    gen.add_argument("--timeout", type=float, default=600)
+    gen.add_argument("--worldgen-version", type=int, default=2, choices=[0, 1, 2])
+    gen.add_argument("--legacy-fwl", action="store_true")
+    gen.add_argument("--resolution", type=int)
+    client(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    status = sub.add_parser("status", help="show the pool")
+    status.add_argument("--json", action="store_true")
+    client(status)
+    status.set_defaults(func=cmd_status)
+
+    pool = sub.add_parser("pool", help="tune the pool")
+    pool_sub = pool.add_subparsers(dest="pool_command", required=True)
+    pool_set = pool_sub.add_parser("set", help="change size/max/min/autoscale (VWE_API_TOKEN)")
+    pool_set.add_argument("--size", type=int)
+    pool_set.add_argument("--max", type=int)
+    pool_set.add_argument("--min", type=int)
+    pool_set.add_argument("--autoscale", type=lambda v: v.lower() in ("1", "true", "on", "yes"))
+    client(pool_set)
+    pool_set.set_defaults(func=cmd_pool_set)
+
+    wg = sub.add_parser("worldgen", help="generate a world locally, without Docker")
+    wg.add_argument("seed")
+    wg.add_argument("--out", required=True)
+    wg.add_argument("--resolution", type=int, default=2048)
+    wg.add_argument("--worldgen-version", type=int, default=2, choices=[0, 1, 2])
+    wg.add_argument("--legacy-fwl", action="store_true")
+    wg.set_defaults(func=cmd_worldgen)
+
+    sim = sub.add_parser("simulate", help="what-if: latency and cost against pool size")
+    try:
+        from pool.simulate import add_arguments
+        add_arguments(sim)
+    except ImportError:
+        pass
+    sim.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or [])])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""The daemon: the pool, the dispatcher and the maintenance schedule, started and stopped as one.
+
+Start: connect, recover containers, fill the pool, take jobs. Stop (drain): stop taking jobs,
+let in-flight ones finish up to the drain timeout, remove the pool's containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from statistics import median
+from typing import Any
+
+import redis.asyncio as aioredis
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from pool.autoscale import autoscale_target
+from pool.dispatcher import REDIS_ERRORS, Dispatcher
+from pool.logs import get_logger
+from pool.metrics import Metrics
+from pool.policy import PoolPolicy
+from pool.pool import WarmPool
+from pool.runtime import ContainerRuntime, DockerRuntime
+from pool.settings import Settings
+from pool.store import JobStore
+
+log = get_logger("vwe.daemon")
+
+
+def connect_redis(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(settings.redis_url, socket_timeout=10,
+                                   socket_connect_timeout=2, health_check_interval=15)
+
+
+def policy_from_hash(current: PoolPolicy, raw: dict[str, str]) -> PoolPolicy:
+    """Overlay the persisted run-time policy on the configured one; ignore what is invalid."""
+    changes: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = getattr(current, name, None)
+        if default is None:
+            continue
+        try:
+            if isinstance(default, bool):
+                changes[name] = value in ("1", "true", "True")
+            else:
+                changes[name] = type(default)(value)
+        except ValueError:
+            log.warning("ignoring invalid persisted policy value", field=name, value=value)
+    try:
+        return current.updated(**changes)
+    except ValueError as exc:
+        log.warning("ignoring invalid persisted policy", error=str(exc))
+        return current
+
+
+class Daemon:
+    def __init__(self, settings: Settings, metrics: Metrics, redis: aioredis.Redis,
+                 runtime: ContainerRuntime | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.redis = redis
+        self.runtime = runtime or DockerRuntime(settings)
+        self.store = JobStore(redis, settings.pool_name, settings.result_ttl_s,
+                              settings.queue_max)
+        self.pool = WarmPool(settings, self.runtime, metrics,
+                             alive_daemons=self.store.alive_daemons)
+        self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
+        self.scheduler = AsyncIOScheduler()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._queue_depth = 0
+        self._docker_up = True
+        # Metrics read this daemon as a live snapshot at scrape time.
+        self.pool_view = _PoolView(self)
+        metrics.pool_collector.pools.append(self.pool_view)
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.store.ensure_group()
+        self.pool.policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
+        await self.heartbeat()
+        await self.pool.start()
+        every = self.scheduler.add_job
+        opts: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        every(self.maintain, "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
+        every(self.pool.check_health, "interval", seconds=s.health_interval_s, id="health",
+              **opts)
+        every(self.heartbeat, "interval", seconds=1, id="heartbeat", **opts)
+        every(self.pool.reap, "interval", seconds=30, id="reap", **opts)
+        every(self.autoscale, "interval", seconds=5, id="autoscale", **opts)
+        self.scheduler.start()
+        self._loop_task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+        log.info("daemon started", instance=s.instance_id, size=self.pool.policy.size,
+                 max=self.pool.policy.max, image=s.worker_image)
+
+    async def maintain(self) -> None:
+        """Recycle and replenish; the pure plan decides, the pool acts."""
+        self.pool.reconcile()
+
+    async def heartbeat(self) -> None:
+        """Announce this daemon, publish its containers, refresh policy and queue depth,
+        and keep running jobs' stream entries claimed."""
+        try:
+            await self.store.heartbeat(self.settings.instance_id,
+                                       {"daemon": self.settings.instance_id,
+                                        "containers": self.pool.snapshot()})
+            policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
+            self.pool.set_policy(policy)
+            self._queue_depth = await self.store.depth()
+            await self.store.keep_claimed(self.dispatcher.consumer,
+                                          list(self.dispatcher.inflight))
+            self.dispatcher.redis_up = True
+        except REDIS_ERRORS as exc:
+            self.dispatcher.redis_up = False
+            log.warning("heartbeat failed: redis unreachable", error=repr(exc))
+        self._docker_up = await self.runtime.ping()
+
+    async def autoscale(self) -> None:
+        p = self.pool.policy
+        if not p.autoscale:
+            self.pool.autoscaled = None
+            return
+        now = time.time()
+        arrivals = await self.store.arrivals(now - self.settings.autoscale_window_s)
+        boot_s = (median(self.pool.boot_times) if self.pool.boot_times
+                  else self.settings.boot_timeout_s / 4)
+        current = self.pool.target()
+        target, reason = autoscale_target(
+            arrivals, now, window_s=self.settings.autoscale_window_s, boot_s=boot_s,
+            quantile=self.settings.autoscale_quantile, waiting=self._queue_depth, policy=p,
+            current=current, step_down=self.settings.autoscale_step_down)
+        if (target, reason) != self.pool.autoscaled:
+            log.info("autoscale target", target=target, reason=reason, boot_s=round(boot_s, 2))
+        self.pool.autoscaled = (target, reason)
+        self.pool.reconcile()
+
+    async def stop(self) -> None:
+        """Drain: stop taking work, wait for in-flight jobs up to the limit, then clean up."""
+        log.info("draining", inflight=len(self.dispatcher.inflight))
+        self.dispatcher.stop_accepting()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        await self.dispatcher.wait_inflight(self.settings.drain_timeout_s)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.pool.drain(timeout=1.0)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.store.forget_daemon(self.settings.instance_id)
+        with contextlib.suppress(ValueError):
+            self.metrics.pool_collector.pools.remove(self.pool_view)
+        await self.runtime.close()
+        log.info("daemon stopped")
+
+
+class _PoolView:
+    """The daemon as the metrics collector sees it."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.template = daemon.pool.template
+
+    def state_counts(self) -> dict[str, int]:
+        return self.d.pool.state_counts()
+
+    def target(self) -> int:
+        return self.d.pool.target()
+
+    def cap(self) -> int:
+        return self.d.pool.cap()
+
+    def queue_depth(self) -> int:
+        return self.d._queue_depth
+
+    def component_up(self) -> dict[str, bool]:
+        return {"redis": self.d.dispatcher.redis_up, "docker": self.d._docker_up}
+
+    def autoscale_choice(self) -> tuple[int, str] | None:
+        return self.d.pool.autoscaled
+

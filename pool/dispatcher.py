@@ -1,0 +1,193 @@
+"""The dispatcher: takes a job only when it can run it now, and sees it through.
+
+Each iteration: capacity? -> one entry (reclaimed or new) -> start the attempt -> lease ->
+hand off -> wait for the result -> record it -> give the container back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.exceptions
+
+from pool.exceptions import GenerationFailed, HandoffFailed, StoreUnavailable
+from pool.jobs import Artifact
+from pool.logs import get_logger
+from pool.metrics import Metrics
+from pool.pool import Lease, PoolClosed, WarmPool
+from pool.settings import Settings
+from pool.states import FailurePhase
+from pool.store import Claim, JobStore
+from worldgen import protocol
+
+log = get_logger("vwe.dispatcher")
+
+# A dead warm container fails the handoff at once; try this many others before giving up.
+MAX_HANDOFF_TRIES = 3
+# How often stale or orphaned stream entries are looked for.
+RECLAIM_EVERY_S = 1.0
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                StoreUnavailable, OSError)
+
+CONTENT_TYPES = {".png": "image/png", ".json": "application/json",
+                 ".npy": "application/octet-stream", ".fwl": "application/octet-stream",
+                 ".fwl2": "application/octet-stream"}
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, pool: WarmPool, store: JobStore,
+                 metrics: Metrics) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.store = store
+        self.metrics = metrics
+        self.consumer = settings.instance_id
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.redis_up = True
+        self._accepting = True
+        self._next_reclaim = 0.0
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while self._accepting:
+            try:
+                if not self.pool.has_capacity():
+                    await self.pool.wait_changed(timeout=1.0)
+                    continue
+                entry = await self._next_entry()
+                if entry is None or not self._accepting:
+                    continue
+                taken = time.monotonic()
+                claim = await self.store.start_attempt(entry, self.consumer)
+                if claim is not None:
+                    task = asyncio.create_task(self._run_job(claim, taken))
+                    self.inflight[claim.entry_id] = task
+                    task.add_done_callback(lambda _t, e=claim.entry_id: self.inflight.pop(e, None))
+                self.redis_up, backoff = True, 0.1
+            except REDIS_ERRORS as exc:
+                if self.redis_up:
+                    log.error("redis unreachable; retrying with backoff", error=repr(exc))
+                self.redis_up = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _next_entry(self) -> str | None:
+        now = time.monotonic()
+        if now >= self._next_reclaim:
+            self._next_reclaim = now + RECLAIM_EVERY_S
+            alive = await self.store.alive_daemons()
+            entry = (await self.store.reclaim_from_dead(self.consumer, alive)
+                     or await self.store.reclaim_stale(self.consumer, self.settings.reclaim_idle_s))
+            if entry is not None:
+                log.info("reclaimed a job from another daemon", entry=entry)
+                return entry
+        return await self.store.read_new(self.consumer, block_ms=500)
+
+    def stop_accepting(self) -> None:
+        self._accepting = False
+
+    async def wait_inflight(self, timeout: float) -> None:
+        if self.inflight:
+            await asyncio.wait(list(self.inflight.values()), timeout=timeout)
+
+    async def _lease_and_handoff(self, claim: Claim, taken: float) -> tuple[Lease, Any]:
+        job = claim.job
+        for _ in range(MAX_HANDOFF_TRIES):
+            lease = await self.pool.acquire()
+            c = lease.container
+            await self.store.set_launch(job.id, lease.launch_type.value, c.name)
+            try:
+                handoff = await c.agent.handoff(job.id, job.seed, job.options,
+                                                self.settings.handoff_timeout_s)
+            except HandoffFailed as exc:
+                log.warning("handoff failed", job_id=job.id, container=c.name, error=str(exc))
+                self.pool.release(c, healthy=False, phase=FailurePhase.HANDOFF)
+                continue
+            elapsed = time.monotonic() - taken
+            lt = lease.launch_type.value
+            self.metrics.acquire_total.labels(self.pool.template, lt).inc()
+            self.metrics.acquire_duration.labels(self.pool.template, lt).observe(elapsed)
+            log.info("job handed off", job_id=job.id, container=c.name, launch_type=lt,
+                     acquire_ms=round(elapsed * 1000, 3))
+            return lease, handoff
+        raise HandoffFailed(f"{MAX_HANDOFF_TRIES} containers in a row refused the job")
+
+    async def _run_job(self, claim: Claim, taken: float) -> None:
+        job = claim.job
+        if job.attempts == 1 and job.queued_at is not None:
+            self.metrics.queue_wait.observe(max(0.0, time.time() - job.queued_at))
+        try:
+            lease, handoff = await self._lease_and_handoff(claim, taken)
+        except PoolClosed:
+            return  # draining: the entry stays pending and another daemon reclaims it
+        except HandoffFailed as exc:
+            await self._attempt_failed(claim, str(exc), None)
+            return
+        c = lease.container
+
+        async def progress(fraction: float, message: str) -> None:
+            await self.store.progress(job.id, fraction, message)
+
+        try:
+            done = await handoff.result(self.settings.job_timeout_s, progress)
+        except GenerationFailed as exc:
+            log.warning("generation failed", job_id=job.id, container=c.name, error=str(exc))
+            self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
+            await self._attempt_failed(claim, str(exc), lease.launch_type.value)
+            return
+        self.pool.release(c, healthy=True)
+        artifacts = await asyncio.to_thread(self._collect, c.host_dir, job.id, done)
+        generation_s = float(done.get("generation_s", 0.0))
+        recorded = await self.store.succeed(claim, launch_type=lease.launch_type.value,
+                                            generation_s=generation_s, artifacts=artifacts,
+                                            container=c.name)
+        if recorded:
+            self.metrics.generation_duration.labels(self.pool.template).observe(generation_s)
+            if job.queued_at is not None:
+                self.metrics.job_duration.labels(lease.launch_type.value).observe(
+                    max(0.0, time.time() - job.queued_at))
+            self.metrics.jobs_total.labels("succeeded").inc()
+            log.info("job succeeded", job_id=job.id, container=c.name,
+                     generation_s=round(generation_s, 3), attempts=job.attempts)
+
+    async def _attempt_failed(self, claim: Claim, error: str, launch_type: str | None) -> None:
+        job = claim.job
+        if job.attempts < self.settings.job_max_attempts:
+            if await self.store.retry(claim, error):
+                self.metrics.jobs_total.labels("retried").inc()
+                log.info("job will be retried", job_id=job.id, attempt=job.attempts, error=error)
+        else:
+            message = f"failed after {job.attempts} attempt(s); last error: {error}"
+            if await self.store.fail(claim, message, launch_type):
+                self.metrics.jobs_total.labels("failed").inc()
+                log.error("job failed", job_id=job.id, error=message)
+
+    def _collect(self, host_dir: Path, job_id: str, done: dict[str, Any]) -> list[Artifact]:
+        """Move the job's files from the container's folder into the world's own folder."""
+        source = host_dir / protocol.OUT_DIR_NAME / job_id
+        target = self.settings.worlds_dir / job_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(source, target)
+        hashes = {f["name"]: f for f in done.get("files", []) if isinstance(f, dict)}
+        artifacts = []
+        for path in sorted(p for p in target.rglob("*") if p.is_file()):
+            name = str(path.relative_to(target))
+            info = hashes.get(name) or {}
+            sha = info.get("sha256") or _sha256(path)
+            artifacts.append(Artifact(name=name, size=path.stat().st_size, sha256=sha,
+                                      content_type=CONTENT_TYPES.get(path.suffix,
+                                                                     "application/octet-stream")))
+        return artifacts
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -1,0 +1,37 @@
+"""The project's exceptions: one base class, a few meaningful subclasses."""
+
+
+class VweError(Exception):
+    """Base class of every error vwe-pool raises on purpose."""
+
+
+class ConfigError(VweError):
+    """The settings are invalid; the message names the variable and what it expected."""
+
+
+class RuntimeUnavailable(VweError):
+    """The Docker engine cannot be reached."""
+
+
+class StoreUnavailable(VweError):
+    """Redis cannot be reached."""
+
+
+class BootFailed(VweError):
+    """A container did not become ready (crashed, timed out, or its agent never answered)."""
+
+
+class HandoffFailed(VweError):
+    """The agent did not accept a job (socket gone, refused, or timed out)."""
+
+
+class GenerationFailed(VweError):
+    """The agent accepted a job but reported an error or died before finishing it."""
+
+
+class QueueFull(VweError):
+    """The queue is at its cap; the caller should retry later."""
+
+
+class InvalidSeed(VweError, ValueError):
+    """A seed the game would refuse."""

@@ -1,0 +1,400 @@
+"""The warm pool: containers booting -> warm -> busy -> (warm | retiring) -> gone, plus failed.
+
+Decisions come from `pool.policy`; this module carries them out against the runtime and keeps
+the bookkeeping. Everything runs on one event loop, so a lease is atomic without locks: no
+await sits between choosing a warm container and marking it busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pool import policy as decide
+from pool.agent_client import AgentClient
+from pool.exceptions import BootFailed, VweError
+from pool.logs import get_logger
+from pool.metrics import Metrics
+from pool.policy import ContainerView, PoolPolicy
+from pool.runtime import (
+    LABEL_CREATED,
+    LABEL_OWNER,
+    LABEL_POOL,
+    LABEL_TEMPLATE,
+    LABEL_USES,
+    ContainerRuntime,
+    ContainerSpec,
+)
+from pool.settings import Settings
+from pool.states import ContainerState, FailurePhase, LaunchType, RecycleReason
+
+log = get_logger("vwe.pool")
+
+# How often a booting container's agent is probed; readiness costs at most this much latency.
+READY_POLL_S = 0.02
+# How often a booting container is checked for having exited, to fail fast instead of timing out.
+EXITED_POLL_S = 1.0
+
+
+class PoolClosed(VweError):
+    """The pool is draining and leases no more containers."""
+
+
+@dataclass(eq=False)
+class Container:
+    name: str
+    host_dir: Path
+    state: ContainerState
+    created_at: float
+    last_used_at: float
+    owner: str
+    id: str = ""
+    uses: int = 0
+    claimed: bool = False
+    ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
+                                        .create_future())
+
+    @property
+    def agent(self) -> AgentClient:
+        return AgentClient(self.host_dir)
+
+    def view(self) -> ContainerView:
+        return ContainerView(self.name, self.state, self.created_at, self.last_used_at,
+                             self.uses, self.claimed)
+
+
+@dataclass(frozen=True)
+class Lease:
+    container: Container
+    launch_type: LaunchType
+
+
+class WarmPool:
+    def __init__(
+        self, settings: Settings, runtime: ContainerRuntime, metrics: Metrics, *,
+        clock: Callable[[], float] = time.time,
+        alive_daemons: Callable[[], Awaitable[set[str]]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.metrics = metrics
+        self.clock = clock
+        self.template = settings.template
+        self.instance = settings.instance_id
+        self.policy = settings.pool_policy()
+        self.autoscaled: tuple[int, str] | None = None
+        self.containers: dict[str, Container] = {}
+        self._alive_daemons = alive_daemons
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Recent boot durations: the autoscaler plans for one boot time ahead.
+        self.boot_times: deque[float] = deque(maxlen=50)
+        self._boot_failures = 0
+        self._boots_blocked_until = 0.0
+        self._closing = False
+        self.sockets_dir = settings.sockets_dir.resolve()
+
+    # ---------- reading state ----------
+    def views(self) -> list[ContainerView]:
+        return [c.view() for c in self.containers.values()]
+
+    def target(self) -> int:
+        if self.policy.autoscale and self.autoscaled is not None:
+            return self.autoscaled[0]
+        return self.policy.size
+
+    def cap(self) -> int:
+        return self.policy.max
+
+    def state_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c in self.containers.values():
+            counts[c.state.value] = counts.get(c.state.value, 0) + 1
+        return counts
+
+    def boots_blocked(self) -> bool:
+        return self._closing or time.monotonic() < self._boots_blocked_until
+
+    def has_capacity(self) -> bool:
+        return not self._closing and decide.has_capacity(self.views(), self.policy,
+                                                         self.boots_blocked())
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [
+            {"id": c.id[:12] or c.name, "name": c.name, "state": c.state.value,
+             "age_s": round(now - c.created_at, 1), "uses": c.uses, "daemon": self.instance}
+            for c in self.containers.values()
+        ]
+
+    async def wait_changed(self, timeout: float) -> None:
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+
+    # ---------- life cycle ----------
+    async def start(self) -> None:
+        self.sockets_dir.mkdir(parents=True, exist_ok=True)
+        await self.recover()
+        self.reconcile()
+
+    def set_policy(self, policy: PoolPolicy) -> None:
+        if policy != self.policy:
+            log.info("pool policy changed", old=self.policy.__dict__, new=policy.__dict__)
+            self.policy = policy
+            self.reconcile()
+
+    def reconcile(self) -> None:
+        """Boot and retire until warm capacity meets the target: called on every change."""
+        if self._closing:
+            return
+        plan = decide.plan(self.views(), self.policy, self.clock(), self.target(),
+                           self.boots_blocked())
+        for name, reason in plan.retire:
+            self._retire(self.containers[name], reason)
+        for _ in range(plan.boots):
+            self._spawn_boot(claimed=False)
+        self._notify()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _spawn_boot(self, claimed: bool) -> Container:
+        now = self.clock()
+        name = f"{self.settings.pool_name}-{self.template}-{uuid.uuid4().hex[:10]}"
+        c = Container(name=name, host_dir=self.sockets_dir / name, state=ContainerState.BOOTING,
+                      created_at=now, last_used_at=now, owner=self.instance, claimed=claimed)
+        self.containers[name] = c
+        self._spawn(self._boot(c))
+        return c
+
+    def _spec(self, c: Container) -> ContainerSpec:
+        s = self.settings
+        return ContainerSpec(
+            name=c.name, image=s.worker_image, host_dir=c.host_dir,
+            labels={LABEL_POOL: s.pool_name, LABEL_TEMPLATE: self.template,
+                    LABEL_OWNER: self.instance, LABEL_CREATED: f"{c.created_at:.3f}",
+                    LABEL_USES: "0"},
+            environment={"VWE_WORKER_READY_DELAY_S": str(s.worker_ready_delay_s),
+                         "VWE_MAP_RESOLUTION": str(s.map_resolution)},
+            memory=s.worker_memory, cpus=s.worker_cpus, pids=s.worker_pids, user=s.worker_user,
+        )
+
+    async def _boot(self, c: Container) -> None:
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            self._prepare_dir(c.host_dir)
+            c.id = await self.runtime.start(self._spec(c))
+            log.info("container booting", container=c.name, container_id=c.id[:12])
+            await self._wait_ready(c, started)
+            outcome = "ready"
+        except TimeoutError:
+            outcome = "timeout"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            log.warning("container boot error", container=c.name, error=repr(exc))
+        finally:
+            elapsed = time.monotonic() - started
+            if outcome != "cancelled":
+                self.metrics.boot_duration.labels(self.template, outcome).observe(elapsed)
+            if outcome == "ready":
+                self._boot_failures = 0
+                self.boot_times.append(elapsed)
+                c.state = ContainerState.BUSY if c.claimed else ContainerState.WARM
+                c.last_used_at = self.clock()
+                c.ready.set_result(None)
+                log.info("container warm", container=c.name, boot_s=round(elapsed, 3))
+            else:
+                await self._boot_failed(c, outcome)
+            if not self._closing:
+                self.reconcile()
+
+    async def _wait_ready(self, c: Container, started: float) -> None:
+        next_exit_check = time.monotonic() + EXITED_POLL_S
+        async with asyncio.timeout(self.settings.boot_timeout_s - (time.monotonic() - started)):
+            while await c.agent.ping(timeout=1.0) is None:
+                if time.monotonic() >= next_exit_check:
+                    if not await self.runtime.is_running(c.id):
+                        raise BootFailed("container exited before its agent was ready")
+                    next_exit_check = time.monotonic() + EXITED_POLL_S
+                await asyncio.sleep(READY_POLL_S)
+
+    async def _boot_failed(self, c: Container, outcome: str) -> None:
+        c.state = ContainerState.FAILED
+        if outcome != "cancelled":
+            self._boot_failures += 1
+            backoff = decide.boot_backoff(self._boot_failures, self.settings.boot_backoff_s,
+                                          self.settings.boot_backoff_max_s)
+            self._boots_blocked_until = time.monotonic() + backoff
+            self.metrics.container_failures.labels(self.template, FailurePhase.BOOT).inc()
+            logs = await self._logs(c)
+            log.error("container failed to boot", container=c.name, outcome=outcome,
+                      backoff_s=backoff, logs=logs)
+        if not c.ready.done():
+            c.ready.set_exception(BootFailed(f"container {c.name} failed to boot ({outcome})"))
+            c.ready.exception()  # mark retrieved: nobody may be waiting on it
+        await self._remove(c)
+
+    async def _logs(self, c: Container) -> str:
+        if not c.id:
+            return ""
+        with contextlib.suppress(Exception):
+            return (await self.runtime.logs(c.id, tail=20))[-2000:]
+        return ""
+
+    def _prepare_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        # The worker runs as a non-root user; it must create its socket and output here.
+        uid, _, gid = self.settings.worker_user.partition(":")
+        if os.geteuid() == 0 and uid.isdigit():
+            os.chown(path, int(uid), int(gid or uid))
+        else:
+            path.chmod(0o777)
+
+    def _retire(self, c: Container, reason: RecycleReason) -> None:
+        if c.state in (ContainerState.RETIRING, ContainerState.GONE):
+            return
+        c.state = ContainerState.RETIRING
+        self.metrics.recycled_total.labels(self.template, reason.value).inc()
+        log.info("container retiring", container=c.name, reason=reason.value, uses=c.uses)
+        self._spawn(self._remove(c))
+
+    async def _remove(self, c: Container) -> None:
+        try:
+            if c.id:
+                await self.runtime.remove(c.id)
+        except Exception as exc:
+            # The reaper retries by label; do not lose the record's slot meanwhile.
+            log.warning("container removal failed", container=c.name, error=repr(exc))
+        c.state = ContainerState.GONE
+        self.containers.pop(c.name, None)
+        shutil.rmtree(c.host_dir, ignore_errors=True)
+        self._notify()
+
+    # ---------- leasing ----------
+    async def acquire(self) -> Lease:
+        """A container for one job: warm if any, else a boot (claimed or new), else wait."""
+        while True:
+            if self._closing:
+                raise PoolClosed("the pool is draining")
+            views = self.views()
+            name = decide.pick_lease(views, self.policy, self.clock())
+            if name is not None:
+                c = self.containers[name]
+                c.state = ContainerState.BUSY
+                c.uses += 1
+                self.reconcile()  # replenish now, not on the next tick
+                return Lease(c, LaunchType.WARM)
+            name = decide.pick_spare_boot(views)
+            if name is not None:
+                c = self.containers[name]
+                c.claimed = True
+                self.reconcile()
+            elif decide.can_cold_start(views, self.policy, self.boots_blocked()):
+                c = self._spawn_boot(claimed=True)
+            else:
+                await self.wait_changed(timeout=1.0)
+                continue
+            try:
+                await asyncio.shield(c.ready)
+            except BootFailed:
+                continue
+            c.uses += 1
+            return Lease(c, LaunchType.COLD)
+
+    def release(self, c: Container, *, healthy: bool, phase: FailurePhase | None = None) -> None:
+        """Give a container back after a job: warm again, or retired."""
+        c.last_used_at = self.clock()
+        c.claimed = False
+        if c.state is not ContainerState.BUSY:
+            return  # already retired (drain, or killed and noticed)
+        if not healthy:
+            if phase is not None:
+                self.metrics.container_failures.labels(self.template, phase.value).inc()
+            self._retire(c, RecycleReason.UNHEALTHY)
+        elif c.uses >= self.policy.max_uses:
+            self._retire(c, RecycleReason.MAX_USES)
+        else:
+            c.state = ContainerState.WARM
+        self.reconcile()
+
+    # ---------- maintenance ----------
+    async def check_health(self) -> None:
+        """Probe every warm container; one that does not answer is replaced."""
+        warm = [c for c in self.containers.values() if c.state is ContainerState.WARM]
+        answers = await asyncio.gather(*(c.agent.ping(timeout=2.0) for c in warm))
+        for c, answer in zip(warm, answers, strict=True):
+            if answer is None and c.state is ContainerState.WARM:
+                log.warning("container failed its health probe", container=c.name)
+                self._retire(c, RecycleReason.UNHEALTHY)
+        self.reconcile()
+
+    async def recover(self) -> None:
+        """Adopt healthy idle containers of dead daemons; remove the rest of this pool's."""
+        alive = await self._alive_daemons() if self._alive_daemons else set()
+        for info in await self.runtime.list({LABEL_POOL: self.settings.pool_name,
+                                             LABEL_TEMPLATE: self.template}):
+            owner = info.labels.get(LABEL_OWNER, "")
+            if owner != self.instance and owner in alive:
+                continue  # a live daemon's container: not ours to touch
+            if info.name in self.containers:
+                continue
+            host_dir = self.sockets_dir / info.name
+            answer = await AgentClient(host_dir).ping() if info.running else None
+            if answer is not None and not answer.get("busy") and len(self.containers) < self.cap():
+                created = float(info.labels.get(LABEL_CREATED) or self.clock())
+                c = Container(name=info.name, host_dir=host_dir, state=ContainerState.WARM,
+                              created_at=created, last_used_at=self.clock(), owner=self.instance,
+                              id=info.id, uses=int(answer.get("uses", 0)))
+                c.ready.set_result(None)
+                self.containers[c.name] = c
+                log.info("container adopted", container=c.name, previous_owner=owner)
+            else:
+                log.info("orphan container removed", container=info.name, previous_owner=owner)
+                await self.runtime.remove(info.id)
+                shutil.rmtree(host_dir, ignore_errors=True)
+
+    async def reap(self) -> None:
+        """Remove this pool's containers that nobody tracks (lost creates, dead daemons)."""
+        await self.recover()
+
+    async def drain(self, timeout: float) -> None:
+        """Stop leasing, let busy containers finish up to `timeout`, then remove everything."""
+        self._closing = True
+        self._notify()
+        deadline = time.monotonic() + timeout
+        while (any(c.state is ContainerState.BUSY for c in self.containers.values())
+               and time.monotonic() < deadline):
+            await self.wait_changed(timeout=0.2)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for c in list(self.containers.values()):
+            if c.state is not ContainerState.GONE:
+                self.metrics.recycled_total.labels(self.template, RecycleReason.DRAIN).inc()
+        await asyncio.gather(*(self._remove(c) for c in list(self.containers.values())),
+                             return_exceptions=True)
+        # A create still in flight when its task was cancelled leaves a container we never
+        # learned the id of: sweep by label.
+        for info in await self.runtime.list({LABEL_POOL: self.settings.pool_name,
+                                             LABEL_OWNER: self.instance}):
+            await self.runtime.remove(info.id)
+        log.info("pool drained")

@@ -1,0 +1,189 @@
+"""The Docker seam: the synchronous Docker SDK behind one async interface.
+
+Every call runs on a small thread pool so the event loop never blocks on the engine. A 404
+means "gone", which for removal is success, not an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from pool.exceptions import RuntimeUnavailable
+from pool.settings import Settings
+from worldgen.protocol import MOUNT_POINT
+
+T = TypeVar("T")
+
+LABEL_POOL = "vwe.pool"
+LABEL_TEMPLATE = "vwe.template"
+LABEL_OWNER = "vwe.owner"
+LABEL_CREATED = "vwe.created"
+LABEL_USES = "vwe.uses"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one hardened worker container."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    host_dir: Path
+    environment: dict[str, str] = field(default_factory=dict)
+    memory: str = "1g"
+    cpus: float = 1.0
+    pids: int = 64
+    user: str = "10001:10001"
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    running: bool
+    labels: dict[str, str]
+
+
+class ContainerRuntime(Protocol):
+    async def ping(self) -> bool: ...
+    async def start(self, spec: ContainerSpec) -> str: ...
+    async def remove(self, container_id: str) -> None: ...
+    async def kill(self, container_id: str) -> None: ...
+    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
+    async def is_running(self, container_id: str) -> bool: ...
+    async def logs(self, container_id: str, tail: int = 50) -> str: ...
+    async def close(self) -> None: ...
+
+
+def hardened_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+    """The DESIGN.md worker hardening, in one place so a test can read it back."""
+    return {
+        "image": spec.image,
+        "name": spec.name,
+        "labels": spec.labels,
+        "environment": spec.environment,
+        "detach": True,
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
+        "user": spec.user,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": spec.memory,
+        "memswap_limit": spec.memory,
+        "nano_cpus": int(spec.cpus * 1e9),
+        "pids_limit": spec.pids,
+        "volumes": {str(spec.host_dir.resolve()): {"bind": MOUNT_POINT, "mode": "rw"}},
+        "auto_remove": False,
+    }
+
+
+class DockerRuntime:
+    """`ContainerRuntime` over docker-py, one client, calls on an executor."""
+
+    def __init__(self, settings: Settings | None = None, max_workers: int = 8) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="docker")
+        self._client: docker.DockerClient | None = None
+
+    def _docker(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.from_env(timeout=30)
+        return self._client
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
+            if isinstance(exc, docker.errors.APIError) and not _is_connection_error(exc):
+                raise
+            raise RuntimeUnavailable(f"Docker engine unreachable: {exc}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._run(lambda: self._docker().ping()))
+        except Exception:
+            return False
+
+    async def start(self, spec: ContainerSpec) -> str:
+        def create_and_start() -> str:
+            container = self._docker().containers.run(**hardened_create_kwargs(spec))
+            return str(container.id)
+
+        return await self._run(create_and_start)
+
+    async def remove(self, container_id: str) -> None:
+        def remove() -> None:
+            try:
+                self._docker().api.remove_container(container_id, force=True, v=True)
+            except docker.errors.NotFound:
+                pass  # already gone: that is what we wanted
+            except docker.errors.APIError as exc:
+                if "removal of container" in str(exc) and "in progress" in str(exc):
+                    return
+                raise
+
+        await self._run(remove)
+
+    async def kill(self, container_id: str) -> None:
+        def kill() -> None:
+            try:
+                self._docker().api.kill(container_id)
+            except docker.errors.APIError:
+                pass  # not running or gone
+
+        await self._run(kill)
+
+    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+
+        def list_() -> list[ContainerInfo]:
+            rows = self._docker().api.containers(all=True, filters=filters)
+            return [
+                ContainerInfo(
+                    id=row["Id"], name=row["Names"][0].lstrip("/"),
+                    running=row["State"] == "running", labels=row.get("Labels") or {},
+                )
+                for row in rows
+            ]
+
+        return await self._run(list_)
+
+    async def is_running(self, container_id: str) -> bool:
+        def inspect() -> bool:
+            try:
+                state = self._docker().api.inspect_container(container_id)["State"]
+                return bool(state.get("Running"))
+            except docker.errors.NotFound:
+                return False
+
+        return await self._run(inspect)
+
+    async def logs(self, container_id: str, tail: int = 50) -> str:
+        def logs() -> str:
+            try:
+                raw = self._docker().api.logs(container_id, tail=tail)
+                return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            except docker.errors.NotFound:
+                return ""
+
+        return await self._run(logs)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._client.close)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _is_connection_error(exc: docker.errors.APIError) -> bool:
+    return exc.response is None

@@ -1,0 +1,128 @@
+"""All settings in one frozen object, read from `VWE_*` environment variables and `.env`.
+
+Built once in `main()` and passed down; nothing else reads the environment. Every field is
+documented with its default in `config/settings.env.example`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pool.exceptions import ConfigError
+from pool.policy import PoolPolicy
+
+ENV_PREFIX = "VWE_"
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", frozen=True, extra="ignore"
+    )
+
+    # --- the contract names of DESIGN.md ---
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    pool_size: int = Field(2, ge=0)
+    pool_max: int = Field(8, ge=1)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    worker_image: str = "vwe-worker:latest"
+    api_token: SecretStr | None = None
+
+    # --- identity ---
+    pool_name: str = Field("vwe", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+    template: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+    instance_id: str = Field(default_factory=_default_instance)
+
+    # --- worker containers ---
+    worker_memory: str = Field("1g", pattern=r"^[0-9]+[bkmg]?$")
+    worker_cpus: float = Field(1.0, gt=0)
+    worker_pids: int = Field(64, ge=16)
+    worker_user: str = "10001:10001"
+    worker_ready_delay_s: float = Field(0.0, ge=0)
+    map_resolution: int = Field(2048, ge=16, le=4096)
+
+    # --- pool policy ---
+    pool_min: int = Field(0, ge=0)
+    boot_timeout_s: float = Field(60.0, gt=0)
+    max_concurrent_boots: int = Field(2, ge=1)
+    boot_backoff_s: float = Field(1.0, ge=0)
+    boot_backoff_max_s: float = Field(60.0, ge=0)
+    max_age_s: float = Field(3600.0, gt=0)
+    max_uses: int = Field(100, ge=1)
+    idle_ttl_s: float = Field(1800.0, gt=0)
+    health_interval_s: float = Field(10.0, gt=0)
+    maintenance_interval_s: float = Field(2.0, gt=0)
+    handoff_timeout_s: float = Field(5.0, gt=0)
+    drain_timeout_s: float = Field(30.0, ge=0)
+
+    # --- jobs ---
+    job_timeout_s: float = Field(300.0, gt=0)
+    job_max_attempts: int = Field(3, ge=1)
+    queue_max: int = Field(1000, ge=1)
+    reclaim_idle_s: float = Field(30.0, gt=0)
+    result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+
+    # --- autoscaling ---
+    autoscale: bool = False
+    autoscale_quantile: float = Field(0.95, gt=0, lt=1)
+    autoscale_window_s: float = Field(900.0, gt=0)
+    autoscale_step_down: int = Field(1, ge=1)
+
+    # --- logging ---
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _sizes_fit(self) -> Settings:
+        if self.pool_size > self.pool_max:
+            raise ValueError(
+                f"VWE_POOL_SIZE ({self.pool_size}) must not exceed VWE_POOL_MAX ({self.pool_max})"
+            )
+        if self.pool_min > self.pool_max:
+            raise ValueError(
+                f"VWE_POOL_MIN ({self.pool_min}) must not exceed VWE_POOL_MAX ({self.pool_max})"
+            )
+        return self
+
+    def pool_policy(self) -> PoolPolicy:
+        """The configured policy; run-time changes persisted in Redis overlay it."""
+        return PoolPolicy(
+            size=self.pool_size, max=self.pool_max, min=self.pool_min, max_age_s=self.max_age_s,
+            max_uses=self.max_uses, idle_ttl_s=self.idle_ttl_s,
+            max_concurrent_boots=self.max_concurrent_boots, autoscale=self.autoscale,
+        )
+
+    @property
+    def sockets_dir(self) -> Path:
+        return self.data_dir / "c"
+
+    @property
+    def worlds_dir(self) -> Path:
+        return self.data_dir / "worlds"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"])
+            name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+            got = err.get("input")
+            shown = "" if isinstance(got, dict) or field == "" else f" (got {got!r})"
+            lines.append(f"{name}: {err['msg']}{shown}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,301 @@
+"""The Redis job store and queue: records, a stream with a consumer group, claims, results.
+
+Delivery is at least once: an entry stays pending until its result is recorded, and a daemon
+that dies leaves its entries to be reclaimed. Completion is exactly once: a result is recorded
+only by the attempt that currently owns the job (checked under WATCH).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError, WatchError
+
+from pool import constants as c
+from pool.exceptions import QueueFull
+from pool.jobs import Artifact, Job, encode_artifacts, new_job_id
+from pool.policy import PoolPolicy
+from pool.states import JobState
+
+# Atomic submit: serve the cache, join a generation in flight, or enqueue a new job.
+_SUBMIT_LUA = """
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local job = redis.call('HGETALL', ARGV[1] .. existing)
+  if #job > 0 then
+    local status = redis.call('HGET', ARGV[1] .. existing, 'status')
+    if status ~= 'failed' then return {'existing', existing, job} end
+  end
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[4]) then
+  return {'full', ''}
+end
+redis.call('HSET', ARGV[1] .. ARGV[2], unpack(ARGV, 7))
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[5])
+redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'job', ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+return {'created', ARGV[2]}
+"""
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    created: bool
+    job: Job | None  # the existing job when `created` is False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A stream entry this daemon took, and the attempt it started."""
+
+    entry_id: str
+    job: Job
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class JobStore:
+    def __init__(self, redis: aioredis.Redis, pool_name: str, result_ttl_s: int,
+                 queue_max: int) -> None:
+        self.redis = redis
+        self.pool = pool_name
+        self.result_ttl_s = result_ttl_s
+        self.queue_max = queue_max
+        self.stream = c.key(c.JOB_STREAM, pool_name)
+        self.depth_key = c.key(c.QUEUE_DEPTH_KEY, pool_name)
+        self.job_prefix = c.key(c.JOB_KEY_PREFIX, pool_name)
+        self.events = c.key(c.EVENTS_CHANNEL_PREFIX, pool_name)
+        self._submit = self.redis.register_script(_SUBMIT_LUA)
+
+    # ---- keys ----
+    def job_key(self, job_id: str) -> str:
+        return self.job_prefix + job_id
+
+    def seed_key(self, seed: str, generator: str, options: dict[str, Any]) -> str:
+        opts = json.dumps(options, sort_keys=True, separators=(",", ":"))
+        return c.key(c.SEED_KEY_PREFIX, self.pool, f"{generator}:{opts}:{seed}")
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, c.JOB_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # ---- API side ----
+    async def submit(self, seed: str, seed_hash: int, generator: str,
+                     options: dict[str, Any]) -> Submission:
+        job_id = new_job_id()
+        now = time.time()
+        fields = {
+            "id": job_id, "seed": seed, "seed_hash": seed_hash, "generator": generator,
+            "options": json.dumps(options, sort_keys=True), "status": JobState.QUEUED.value,
+            "attempts": 0, "queued_at": repr(now),
+        }
+        flat = [str(x) for kv in fields.items() for x in kv]
+        result = await self._submit(
+            keys=[self.seed_key(seed, generator, options), self.depth_key, self.stream,
+                  c.key(c.ARRIVALS_KEY, self.pool)],
+            args=[self.job_prefix, job_id, repr(now), self.queue_max, self.result_ttl_s,
+                  max(10_000, 10 * self.queue_max), *flat],
+        )
+        kind = _s(result[0])
+        if kind == "full":
+            raise QueueFull(f"the queue is full ({self.queue_max} jobs waiting)")
+        if kind == "existing":
+            return Submission(_s(result[1]), False, Job.from_hash(_pairs(result[2])))
+        return Submission(job_id, True, None)
+
+    async def get(self, job_id: str) -> Job | None:
+        raw = await self.redis.hgetall(self.job_key(job_id))
+        return Job.from_hash({_s(k): _s(v) for k, v in raw.items()}) if raw else None
+
+    async def depth(self) -> int:
+        return int(await self.redis.get(self.depth_key) or 0)
+
+    # ---- daemon side ----
+    async def read_new(self, consumer: str, block_ms: int) -> str | None:
+        """One new stream entry id for this consumer, or None after `block_ms`."""
+        reply = await self.redis.xreadgroup(c.JOB_GROUP, consumer, {self.stream: ">"},
+                                            count=1, block=block_ms)
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                return f"{_s(entry_id)} {_s(fields.get(b'job', fields.get('job', '')))}"
+        return None
+
+    async def reclaim_stale(self, consumer: str, min_idle_s: float) -> str | None:
+        """One entry whose consumer went quiet for `min_idle_s`, now ours."""
+        reply = await self.redis.xautoclaim(self.stream, c.JOB_GROUP, consumer,
+                                            min_idle_time=int(min_idle_s * 1000), count=1)
+        entries = reply[1] if reply else []
+        for entry_id, fields in entries:
+            if fields:
+                return f"{_s(entry_id)} {_s(fields.get(b'job', fields.get('job', '')))}"
+            await self.redis.xack(self.stream, c.JOB_GROUP, entry_id)  # trimmed away
+        return None
+
+    async def reclaim_from_dead(self, consumer: str, alive: set[str]) -> str | None:
+        """One entry held by a consumer whose daemon's heartbeat expired: no need to wait."""
+        for info in await self.redis.xinfo_consumers(self.stream, c.JOB_GROUP):
+            name = _s(info["name"])
+            if name == consumer or name in alive:
+                continue
+            if int(info["pending"]) == 0:
+                await self.redis.xgroup_delconsumer(self.stream, c.JOB_GROUP, name)
+                continue
+            pending = await self.redis.xpending_range(self.stream, c.JOB_GROUP, "-", "+", 1,
+                                                      consumername=name)
+            for p in pending:
+                claimed = await self.redis.xclaim(self.stream, c.JOB_GROUP, consumer, 0,
+                                                  [p["message_id"]])
+                for entry_id, fields in claimed:
+                    if fields:
+                        return f"{_s(entry_id)} {_s(fields.get(b'job', fields.get('job', '')))}"
+                    await self.redis.xack(self.stream, c.JOB_GROUP, entry_id)
+        return None
+
+    async def keep_claimed(self, consumer: str, entry_ids: list[str]) -> None:
+        """Reset the idle time of entries still running here, so nobody reclaims them."""
+        if entry_ids:
+            await self.redis.xclaim(self.stream, c.JOB_GROUP, consumer, 0, entry_ids,
+                                    justid=True)
+
+    async def start_attempt(self, entry: str, consumer: str) -> Claim | None:
+        """Mark the job running for a new attempt; None (and acked) when there is nothing to
+        run: the job finished elsewhere or expired."""
+        entry_id, job_id = entry.split(" ", 1)
+        key = self.job_key(job_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.hgetall(key)
+                    job = Job.from_hash({_s(k): _s(v) for k, v in raw.items()}) if raw else None
+                    pipe.multi()
+                    if job is None or job.finished:
+                        pipe.xack(self.stream, c.JOB_GROUP, entry_id)
+                        await pipe.execute()
+                        return None
+                    now = time.time()
+                    pipe.hset(key, mapping={
+                        "status": JobState.RUNNING.value, "attempts": job.attempts + 1,
+                        "started_at": repr(now), "entry": entry_id, "consumer": consumer,
+                        "progress": 0, "message": "handing off",
+                    })
+                    if job.status is JobState.QUEUED:
+                        pipe.decr(self.depth_key)
+                    await pipe.execute()
+                    job.status, job.attempts, job.started_at = JobState.RUNNING, job.attempts + 1, now
+                    return Claim(entry_id, job)
+                except WatchError:
+                    continue
+
+    async def _finish(self, claim: Claim, fields: dict[str, Any], *, requeue: bool,
+                      seed_ttl: int | None, event: str) -> bool:
+        """Record the end of an attempt, only if that attempt still owns the job."""
+        key = self.job_key(claim.job.id)
+        seed_key = self.seed_key(claim.job.seed, claim.job.generator, claim.job.options)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                attempts, status = await pipe.hmget(key, "attempts", "status")
+                if int(attempts or 0) != claim.job.attempts or _s(status) != JobState.RUNNING:
+                    await pipe.reset()
+                    return False  # another daemon reclaimed this job: its result wins
+                pipe.multi()
+                pipe.hset(key, mapping=fields)
+                pipe.xack(self.stream, c.JOB_GROUP, claim.entry_id)
+                if requeue:
+                    pipe.incr(self.depth_key)
+                    pipe.xadd(self.stream, {"job": claim.job.id},
+                              maxlen=max(10_000, 10 * self.queue_max), approximate=True)
+                else:
+                    pipe.expire(key, self.result_ttl_s)
+                    if seed_ttl is None:
+                        pipe.delete(seed_key)  # a failed world may be asked for again
+                    else:
+                        pipe.expire(seed_key, seed_ttl)
+                pipe.publish(self.events, f"{claim.job.id} {event}")
+                await pipe.execute()
+                return True
+            except WatchError:
+                return False
+
+    async def succeed(self, claim: Claim, *, launch_type: str, generation_s: float,
+                      artifacts: list[Artifact], container: str) -> bool:
+        return await self._finish(claim, {
+            "status": JobState.SUCCEEDED.value, "finished_at": repr(time.time()),
+            "launch_type": launch_type, "generation_s": repr(generation_s),
+            "artifacts": encode_artifacts(artifacts), "container": container,
+            "progress": 1, "message": "done", "error": "",
+        }, requeue=False, seed_ttl=self.result_ttl_s, event=JobState.SUCCEEDED.value)
+
+    async def fail(self, claim: Claim, error: str, launch_type: str | None) -> bool:
+        return await self._finish(claim, {
+            "status": JobState.FAILED.value, "finished_at": repr(time.time()),
+            "error": error, "launch_type": launch_type or "", "message": "failed",
+        }, requeue=False, seed_ttl=None, event=JobState.FAILED.value)
+
+    async def retry(self, claim: Claim, error: str) -> bool:
+        return await self._finish(claim, {
+            "status": JobState.QUEUED.value, "error": error,
+            "message": f"retrying after: {error}", "progress": 0,
+        }, requeue=True, seed_ttl=None, event="retried")
+
+    async def progress(self, job_id: str, fraction: float, message: str) -> None:
+        await self.redis.hset(self.job_key(job_id),
+                              mapping={"progress": round(fraction, 3), "message": message})
+
+    async def set_launch(self, job_id: str, launch_type: str, container: str) -> None:
+        await self.redis.hset(self.job_key(job_id),
+                              mapping={"launch_type": launch_type, "container": container})
+
+    # ---- policy, heartbeats, pool snapshots, arrivals ----
+    async def load_policy(self) -> dict[str, str]:
+        raw = await self.redis.hgetall(c.key(c.POLICY_KEY, self.pool))
+        return {_s(k): _s(v) for k, v in raw.items()}
+
+    async def save_policy(self, policy: PoolPolicy) -> None:
+        fields = {k: (int(v) if isinstance(v, bool) else v) for k, v in policy.__dict__.items()}
+        await self.redis.hset(c.key(c.POLICY_KEY, self.pool), mapping=fields)
+        await self.redis.publish(c.key(c.POLICY_CHANNEL, self.pool), "changed")
+
+    async def heartbeat(self, instance: str, snapshot: dict[str, Any]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(c.key(c.HEARTBEAT_KEY_PREFIX, self.pool, instance), "1",
+                     ex=c.HEARTBEAT_TTL_S)
+            pipe.set(c.key(c.CONTAINERS_KEY, self.pool, instance), json.dumps(snapshot),
+                     ex=c.CONTAINER_RECORD_TTL_S)
+            await pipe.execute()
+
+    async def forget_daemon(self, instance: str) -> None:
+        await self.redis.delete(c.key(c.HEARTBEAT_KEY_PREFIX, self.pool, instance),
+                                c.key(c.CONTAINERS_KEY, self.pool, instance))
+
+    async def alive_daemons(self) -> set[str]:
+        prefix = c.key(c.HEARTBEAT_KEY_PREFIX, self.pool)
+        return {_s(k)[len(prefix):] async for k in self.redis.scan_iter(match=prefix + "*")}
+
+    async def pool_snapshots(self) -> list[dict[str, Any]]:
+        prefix = c.key(c.CONTAINERS_KEY, self.pool)
+        keys = [k async for k in self.redis.scan_iter(match=prefix + "*")]
+        values = await self.redis.mget(keys) if keys else []
+        return [json.loads(v) for v in values if v]
+
+    async def arrivals(self, since: float) -> list[float]:
+        key = c.key(c.ARRIVALS_KEY, self.pool)
+        await self.redis.zremrangebyscore(key, 0, time.time() - c.ARRIVALS_RETENTION_S)
+        return [float(s) for _, s in await self.redis.zrangebyscore(key, since, "+inf",
+                                                                     withscores=True)]

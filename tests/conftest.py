@@ -1,0 +1,198 @@
+"""Shared fixtures: the real Redis (a dedicated database, flushed per test), the real Docker
+engine, settings for a throw-away pool, and a clean-up that removes every container of the
+test run by label, printing the logs of a failed test's containers first."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers such as dashboard_exprs
+
+RUN_ID = uuid.uuid4().hex[:6]
+TEST_DB = int(os.environ.get("VWE_TEST_REDIS_DB", "9"))
+WORKER_IMAGE = os.environ.get("VWE_WORKER_IMAGE", "vwe-worker:latest")
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("VWE_TEST_REDIS_URL")
+    if not url:
+        pytest.fail("VWE_TEST_REDIS_URL is not set: run the suite with `make test`, which "
+                    "starts a private Redis (or set it to a Redis you can flush)")
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{TEST_DB}"
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env()
+    try:
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"no Docker engine: {exc}; run the suite with `make test`")
+    yield client
+    # Whatever a test left behind, remove it by the run's pool-name prefix.
+    for c in client.containers.list(all=True, filters={"label": "vwe.pool"}):
+        if c.labels.get("vwe.pool", "").startswith(f"test-{RUN_ID}"):
+            c.remove(force=True)
+    client.close()
+
+
+@pytest.fixture
+def pool_name(request: pytest.FixtureRequest, docker_client: docker.DockerClient) -> Iterator[str]:
+    """A pool name unique to this test; its containers are removed afterwards, logs printed
+    when the test failed."""
+    name = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+    yield name
+    failed = getattr(request.node, "rep_call", None)
+    for c in docker_client.containers.list(all=True, filters={"label": f"vwe.pool={name}"}):
+        if failed is not None and failed.failed:
+            logs = c.logs(tail=30).decode(errors="replace")
+            print(f"\n--- logs of {c.name} ({c.status}) ---\n{logs}")
+        c.remove(force=True)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # Short and absolute: the agent's unix socket path must stay under 108 bytes.
+    path = Path(tempfile.mkdtemp(prefix="vwe-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings_env(redis_url: str, pool_name: str, data_dir: Path,
+                 redis_client: redis.Redis) -> dict[str, str]:
+    """Environment for a daemon of this test: fast intervals, its own pool and data."""
+    return {
+        "VWE_REDIS_URL": redis_url,
+        "VWE_POOL_NAME": pool_name,
+        "VWE_DATA_DIR": str(data_dir),
+        "VWE_WORKER_IMAGE": WORKER_IMAGE,
+        "VWE_POOL_SIZE": "1",
+        "VWE_POOL_MAX": "3",
+        "VWE_MAP_RESOLUTION": "256",
+        "VWE_BOOT_TIMEOUT_S": "30",
+        "VWE_HEALTH_INTERVAL_S": "1",
+        "VWE_MAINTENANCE_INTERVAL_S": "1",
+        "VWE_RECLAIM_IDLE_S": "5",
+        "VWE_DRAIN_TIMEOUT_S": "10",
+        "VWE_WORKER_MEMORY": "512m",
+        "VWE_LOG_FORMAT": "json",
+    }
+
+
+@pytest.fixture
+def make_settings(settings_env: dict[str, str]) -> Callable[..., Any]:
+    from pool.settings import Settings
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {k[4:].lower(): v for k, v in settings_env.items()}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DaemonProcess:
+    """`vwe-pool serve` in a subprocess: the real daemon, killable like one."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "VWE_API_PORT": str(self.port),
+                    "VWE_API_HOST": "127.0.0.1"}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_warm: int = 0, timeout: float = 60) -> DaemonProcess:
+        self.env["VWE_INSTANCE_ID"] = f"d-{uuid.uuid4().hex[:8]}"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([str(ROOT / ".venv/bin/vwe-pool"), "serve"], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited: {self.logs()}")
+            try:
+                r = httpx.get(f"{self.url}/readyz", timeout=1)
+                if r.status_code == 200 and r.json().get("warm", 0) >= wait_warm:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"daemon not ready in {timeout} s: {self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def daemon_factory(settings_env: dict[str, str], data_dir: Path,
+                   request: pytest.FixtureRequest) -> Iterator[Callable[..., DaemonProcess]]:
+    started: list[DaemonProcess] = []
+
+    def make(**env: str) -> DaemonProcess:
+        d = DaemonProcess({**settings_env, **env}, data_dir / f"daemon-{len(started)}.log")
+        started.append(d)
+        return d
+
+    yield make
+    failed = getattr(request.node, "rep_call", None)
+    for d in started:
+        if failed is not None and failed.failed:
+            print(f"\n--- daemon log ---\n{d.logs()}")
+        try:
+            d.stop(timeout=30)
+        except subprocess.TimeoutExpired:
+            d.kill()

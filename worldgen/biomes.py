@@ -1,0 +1,627 @@
+"""Valheim's biome map: ``WorldGenerator.GetBaseHeight`` and ``GetBiome``, bit for bit.
+
+The rules are those of Valheim 1.0.15 (``assembly_valheim.dll`` as specified statement by
+statement in Valheim-SeedLab's spec 01). The game computes each statement in double and rounds
+to float32 at the end of it, with float32 literals widened to double; the constants below are
+therefore written as ``float(np.float32(literal))``. Where a statement is a *single* operation
+on float32 operands it is done directly in float32: rounding the exact double result of one
++, -, * or / to float32 gives the correctly rounded float32 result (53 >= 2 * 24 + 2), so the two
+are identical and the float32 form is cheaper.
+
+Two implementations live here:
+
+* :func:`biome_points` evaluates any array of points the straightforward way. It is the
+  reference, used for single points and by the tests.
+* :func:`biome_grid` evaluates a tensor grid (one x per column, one z per row) with the same
+  arithmetic organised for speed (see :class:`Lattice`). It returns exactly what
+  :func:`biome_points` returns; the tests hold it to that on the whole minimap lattice.
+
+``worldgen_version`` (``World.m_worldGenVersion``) only changes three constants, exactly as the
+1.0.15 game does for old worlds (``WorldGenerator.VersionSetup``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from worldgen.hashing import seed_from_text
+from worldgen.perlin import ColumnHashes, PerlinAxis, RowScratch, perlin_noise, perlin_rows
+from worldgen.unity_random import WorldOffsets, world_offsets
+
+F32 = np.float32
+F64 = np.float64
+F32Array = npt.NDArray[np.float32]
+F64Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class Biome(IntEnum):
+    """``Heightmap.Biome``: flag values, as stored in the game's data."""
+
+    NONE = 0
+    MEADOWS = 1
+    SWAMP = 2
+    MOUNTAIN = 4
+    BLACK_FOREST = 8
+    PLAINS = 16
+    ASHLANDS = 32
+    DEEP_NORTH = 64
+    OCEAN = 256
+    MISTLANDS = 512
+
+
+# The names the game uses (Heightmap.Biome.ToString()), for reports and JSON.
+BIOME_NAMES: dict[Biome, str] = {
+    Biome.MEADOWS: "Meadows", Biome.SWAMP: "Swamp", Biome.MOUNTAIN: "Mountain",
+    Biome.BLACK_FOREST: "BlackForest", Biome.PLAINS: "Plains", Biome.ASHLANDS: "AshLands",
+    Biome.DEEP_NORTH: "DeepNorth", Biome.OCEAN: "Ocean", Biome.MISTLANDS: "Mistlands",
+}
+
+WORLD_RADIUS = 10000.0  # WorldGenerator.worldSize
+EDGE_RADIUS = 10500.0  # WorldGenerator.waterEdge: nothing exists beyond it
+
+
+def _wf(x: float) -> float:
+    """A float32 literal widened to double, as the compiler emits it."""
+    return float(np.float32(x))
+
+
+# GetBaseHeight literals (exact doubles of the IL).
+_K002 = _wf(0.002)
+_K003 = _wf(0.003)
+_K005 = _wf(0.005)
+_K01 = _wf(0.01)
+_K09 = _wf(0.9)
+_K007 = F32(0.07)
+_CH_X0, _CH_Y0 = _wf(0.123), _wf(0.15123)
+_CH_X1, _CH_Y1 = _wf(0.321), _wf(0.231)
+_CAP_LO = F32(0.28)
+_CAP_HI = F32(0.38)
+_CAP_DIV = float(np.float32(np.float32(0.38) - np.float32(0.28)))  # 0.099999994039535522
+_MASK_SCALE = _wf(0.001)
+
+
+@dataclass(frozen=True)
+class VersionConstants:
+    """``WorldGenerator.VersionSetup``: the only effect of ``m_worldGenVersion`` on biomes."""
+
+    min_mountain_distance: float
+    min_darkland_noise: float
+    max_marsh_distance: float
+
+
+def version_constants(worldgen_version: int) -> VersionConstants:
+    """Version 2 (every world made since Mistlands) and the older 1 and <= 0 constants."""
+    return VersionConstants(
+        min_mountain_distance=1500.0 if worldgen_version <= 0 else 1000.0,
+        min_darkland_noise=_wf(0.5) if worldgen_version <= 1 else _wf(0.4),
+        max_marsh_distance=8000.0 if worldgen_version <= 1 else 6000.0,
+    )
+
+
+def resolve_offsets(seed_or_offsets: int | str | WorldOffsets) -> WorldOffsets:
+    """Accept an int seed, a seed text or ready offsets."""
+    if isinstance(seed_or_offsets, WorldOffsets):
+        return seed_or_offsets
+    if isinstance(seed_or_offsets, str):
+        return world_offsets(seed_from_text(seed_or_offsets))
+    return world_offsets(int(seed_or_offsets))
+
+
+# ---------------------------------------------------------------------------------------------
+# DUtils / Utils helpers (float overloads compute in double and round once at the end).
+
+
+def length(x: F32Array, y: F32Array) -> F32Array:
+    """``DUtils.Length(float, float)``: squares and sum in double, sqrt, round to float."""
+    xd = x.astype(F64)
+    yd = y.astype(F64)
+    return np.sqrt(xd * xd + yd * yd).astype(F32)
+
+
+def _clamp01(v: F64Array) -> F64Array:
+    return np.where(v > 1.0, 1.0, np.where(v < 0.0, 0.0, v))
+
+
+def lerp_step(lo: float, hi: float, v: F32Array) -> F32Array:
+    """``DUtils.LerpStep(float, float, float)``."""
+    lo_d, hi_d = _wf(lo), _wf(hi)
+    return _clamp01((v.astype(F64) - lo_d) / (hi_d - lo_d)).astype(F32)
+
+
+def utils_lerp_step(lo: float, hi: float, v: F32Array) -> F32Array:
+    """``Utils.LerpStep``: all float32 (used once, at the 10 490 m edge)."""
+    lo32, hi32 = F32(lo), F32(hi)
+    t = (v - lo32) / (hi32 - lo32)
+    return np.where(t > 1, F32(1), np.where(t < 0, F32(0), t)).astype(F32)
+
+
+def smooth_step(lo: float, hi: float, x: F32Array) -> F32Array:
+    """``DUtils.SmoothStep(float, float, float)``: clamp rounded to float, then the cubic."""
+    t = _clamp01((x.astype(F64) - _wf(lo)) / (_wf(hi) - _wf(lo))).astype(F32).astype(F64)
+    return (t * t * (3.0 - 2.0 * t)).astype(F32)
+
+
+def lerp(a: F32Array, b: F32Array | np.float32, t: F32Array) -> F32Array:
+    """``DUtils.Lerp(float, float, float)``: exact ends, double interior."""
+    a = np.asarray(a, dtype=F32)
+    bb = np.broadcast_to(np.asarray(b, dtype=F32), np.shape(a))
+    td = t.astype(F64)
+    mid = (a.astype(F64) * (1.0 - td) + bb.astype(F64) * td).astype(F32)
+    return np.where(t <= 0, a, np.where(t >= 1, bb, mid)).astype(F32)
+
+
+def world_angle(wx: F32Array, wy: F32Array) -> F32Array:
+    """``WorldGenerator.WorldAngle``: ``sin(20 * atan2(x, y))`` with three float roundings."""
+    a = np.arctan2(wx.astype(F64), wy.astype(F64)).astype(F32)
+    b = (a.astype(F64) * 20.0).astype(F32)
+    return np.sin(b.astype(F64)).astype(F32)
+
+
+def _wobble32(wx: F32Array, wy: F32Array) -> F32Array:
+    """The float-rounded ``WorldAngle * 100`` of ``GetBiome`` and ``IsDeepnorth``."""
+    return (world_angle(wx, wy).astype(F64) * 100.0).astype(F32)
+
+
+def is_ashlands(wx: F32Array, wy: F32Array) -> BoolArray:
+    """``WorldGenerator.IsAshlands``: double wobble, ``DUtils.Length``, double comparison."""
+    wobble = world_angle(wx, wy).astype(F64) * 100.0
+    yy = (wy.astype(F64) - 4000.0).astype(F32)
+    out: BoolArray = length(wx, yy).astype(F64) > 12000.0 + wobble
+    return out
+
+
+def is_deep_north(wx: F32Array, wy: F32Array) -> BoolArray:
+    """``WorldGenerator.IsDeepnorth``: float wobble, ``Vector2.magnitude``, float comparison."""
+    wobble = _wobble32(wx, wy)
+    yy = (wy.astype(F64) + 4000.0).astype(F32)
+    mag = np.sqrt((wx * wx + yy * yy).astype(F64)).astype(F32)
+    out: BoolArray = mag > (12000.0 + wobble.astype(F64)).astype(F32)
+    return out
+
+
+def band_limit(radius: float, wobble: F32Array) -> F32Array:
+    """``(float)(radius + (double)A)``: the wobbled inner edge of a biome band."""
+    return (radius + wobble.astype(F64)).astype(F32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference implementation over arbitrary points.
+
+
+def _p(a: F64Array, b: F64Array) -> F64Array:
+    """``DUtils.PerlinNoise(double, double)`` widened back to double for the next statement."""
+    return perlin_noise(a.astype(F32), b.astype(F32)).astype(F64)
+
+
+def base_height(offsets: WorldOffsets, wx: F32Array, wy: F32Array,
+                consts: VersionConstants) -> F32Array:
+    """``GetBaseHeight(wx, wy, menuTerrain: false)``."""
+    dist = length(wx, wy)
+    x = wx.astype(F64) + (100000.0 + offsets.off0)
+    y = wy.astype(F64) + (100000.0 + offsets.off1)
+    h = (_p(x * _K002 * 0.5, y * _K002 * 0.5) * _p(x * _K003 * 0.5, y * _K003 * 0.5)
+         * 1.0).astype(F32)
+    hd = h.astype(F64)
+    h = (hd + _p(x * _K002 * 1.0, y * _K002 * 1.0) * _p(x * _K003 * 1.0, y * _K003 * 1.0)
+         * hd * _K09).astype(F32)
+    hd = h.astype(F64)
+    h = (hd + _p(x * _K005 * 1.0, y * _K005 * 1.0) * _p(x * _K01 * 1.0, y * _K01 * 1.0)
+         * 0.5 * hd).astype(F32)
+    h = (h - _K007).astype(F32)
+    n10 = perlin_noise((x * _K002 * 0.25 + _CH_X0).astype(F32),
+                       (y * _K002 * 0.25 + _CH_Y0).astype(F32))
+    n11 = perlin_noise((x * _K002 * 0.25 + _CH_X1).astype(F32),
+                       (y * _K002 * 0.25 + _CH_Y1).astype(F32))
+    v = np.abs(n10 - n11)
+    c = (F32(1.0) - lerp_step(0.02, 0.12, v)).astype(F32)
+    c = (c * smooth_step(744.0, 1000.0, dist)).astype(F32)
+    h = (h.astype(F64) * (1.0 - c.astype(F64))).astype(F32)
+    # World edge (dist > 10000) or, otherwise, the near-spawn mountain cap.
+    edge = dist > F32(WORLD_RADIUS)
+    he = lerp(h, F32(-0.2), lerp_step(10000.0, 10500.0, dist))
+    he = np.where(dist > F32(10490.0), lerp(he, F32(-2.0), utils_lerp_step(10490.0, 10500.0,
+                                                                           dist)), he)
+    mmd = consts.min_mountain_distance
+    cap = (dist < F32(mmd)) & (h > _CAP_LO)
+    t3 = _clamp01((h.astype(F64) - float(_CAP_LO)) / _CAP_DIV).astype(F32)
+    hc = lerp(lerp(np.broadcast_to(_CAP_LO, h.shape), _CAP_HI, t3), h,
+              lerp_step(float(F32(mmd - 400.0)), mmd, dist))
+    out: F32Array = np.where(edge, he, np.where(cap, hc, h)).astype(F32)
+    return out
+
+
+def _mask_noise(offset: int, wx: F32Array, wy: F32Array) -> F32Array:
+    """A biome mask: ``P((float)(off + wx) * 0.001f, (float)(off + wy) * 0.001f)``."""
+    ax = (offset + wx.astype(F64)).astype(F32).astype(F64) * _MASK_SCALE
+    ay = (offset + wy.astype(F64)).astype(F32).astype(F64) * _MASK_SCALE
+    return perlin_noise(ax.astype(F32), ay.astype(F32))
+
+
+def biome_points(seed_or_offsets: int | str | WorldOffsets, xs: npt.ArrayLike,
+                 zs: npt.ArrayLike, worldgen_version: int = 2) -> npt.NDArray[np.uint16]:
+    """``GetBiome(x, z)`` at points (``xs``/``zs`` broadcast together), the plain way."""
+    offsets = resolve_offsets(seed_or_offsets)
+    consts = version_constants(worldgen_version)
+    bx, by = np.broadcast_arrays(np.asarray(xs, dtype=F32), np.asarray(zs, dtype=F32))
+    shape = bx.shape
+    wx = np.ascontiguousarray(bx).ravel()
+    wy = np.ascontiguousarray(by).ravel()
+    dist = length(wx, wy)
+    base = base_height(offsets, wx, wy, consts)
+    wob = _wobble32(wx, wy)
+    conditions = [
+        is_ashlands(wx, wy),
+        base <= F32(0.02),
+        is_deep_north(wx, wy),
+        base > F32(0.4),
+        (_mask_noise(offsets.off0, wx, wy) > F32(0.6)) & (dist > F32(2000.0))
+        & (dist < F32(consts.max_marsh_distance)) & (base > F32(0.05)) & (base < F32(0.25)),
+        (_mask_noise(offsets.off4, wx, wy) > F32(consts.min_darkland_noise))
+        & (dist > band_limit(6000.0, wob)) & (dist < F32(10000.0)),
+        (_mask_noise(offsets.off1, wx, wy) > F32(0.4)) & (dist > band_limit(3000.0, wob))
+        & (dist < F32(8000.0)),
+        (_mask_noise(offsets.off2, wx, wy) > F32(0.4)) & (dist > band_limit(600.0, wob))
+        & (dist < F32(6000.0)),
+        dist > band_limit(5000.0, wob),
+    ]
+    choices = [Biome.ASHLANDS, Biome.OCEAN, Biome.DEEP_NORTH, Biome.MOUNTAIN, Biome.SWAMP,
+               Biome.MISTLANDS, Biome.PLAINS, Biome.BLACK_FOREST, Biome.BLACK_FOREST]
+    out: npt.NDArray[np.uint16] = np.select(
+        conditions, [np.uint16(c) for c in choices], default=np.uint16(Biome.MEADOWS)
+    ).astype(np.uint16)
+    return out.reshape(shape)
+
+
+def biome_at(seed: int | str | WorldOffsets, x: float, z: float,
+             worldgen_version: int = 2) -> Biome:
+    """``GetBiome`` of one point (``seed`` may be the int seed, the seed text or offsets)."""
+    return Biome(int(biome_points(seed, [x], [z], worldgen_version)[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path: a tensor grid with its seed-independent facts precomputed.
+#
+# Everything that depends only on the position (distance bands, the wobble, AshLands, Deep North,
+# the world-edge and spawn-cap blend weights) is computed once per lattice. Per seed only the
+# noise remains: the eight base-height octaves for every point that is neither outside the world
+# nor AshLands, and the four biome masks only where the earlier rules left the point undecided.
+# Rows are processed in blocks small enough to stay in cache; each block only spans the columns
+# that hold points needing work.
+
+_LS_DEN = _wf(0.12) - _wf(0.02)
+_EDGE_NEAR = F32(10490.0)
+_BLOCK_ROWS = 16
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block of rows and the column span that needs per-seed work, with its fix-up lists.
+
+    Index arrays are flat indices into the block's ``(r1 - r0, c1 - c0)`` buffers.
+    """
+
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+    ring_idx: npt.NDArray[np.intp]
+    ring_t: F32Array
+    ring_t2: F32Array
+    ring_far: BoolArray
+    cap_idx: npt.NDArray[np.intp]
+    cap_t: F32Array
+    ss_idx: npt.NDArray[np.intp]
+    ss_val: F32Array
+
+
+def _wobble_where_needed(wx: F32Array, wy: F32Array, need: BoolArray) -> tuple[F32Array, F64Array]:
+    """``WorldAngle * 100`` as float and as double, computed only where ``need`` is set (0 else).
+
+    Every wobbled test compares against ``radius + A`` with ``|A| <= 100``, so outside a 200 m
+    ring around each radius the answer does not depend on ``A`` and 0 gives it just as well.
+    """
+    a32 = np.zeros(wx.shape, dtype=F32)
+    a64 = np.zeros(wx.shape, dtype=F64)
+    idx = np.flatnonzero(need)
+    if idx.size:
+        wa = world_angle(wx.ravel()[idx], wy.ravel()[idx]).astype(F64) * 100.0
+        a64.ravel()[idx] = wa
+        a32.ravel()[idx] = wa.astype(F32)
+    return a32, a64
+
+
+def _near(d: F32Array | F64Array, radius: float) -> BoolArray:
+    out: BoolArray = (d >= radius - 100.0) & (d <= radius + 100.0)
+    return out
+
+
+class Lattice:
+    """Seed-independent precomputation for :func:`biome_grid` on one grid and version.
+
+    ``xs`` are the column x coordinates, ``zs`` the row z coordinates (world metres). Build it
+    once (the worker does at boot) and every seed then only pays for its noise.
+    """
+
+    def __init__(self, xs: npt.ArrayLike, zs: npt.ArrayLike, worldgen_version: int = 2,
+                 block_rows: int = _BLOCK_ROWS) -> None:
+        self.xs = np.ascontiguousarray(np.asarray(xs, dtype=F32).ravel())
+        self.zs = np.ascontiguousarray(np.asarray(zs, dtype=F32).ravel())
+        self.worldgen_version = worldgen_version
+        self.consts = version_constants(worldgen_version)
+        rows, cols = self.zs.size, self.xs.size
+        self.shape = (rows, cols)
+        self.inworld = np.zeros(self.shape, dtype=bool)
+        self.static = np.zeros(self.shape, dtype=np.uint16)
+        self.dyn = np.zeros(self.shape, dtype=bool)
+        self.deep_north = np.zeros(self.shape, dtype=bool)
+        self.swamp_band = np.zeros(self.shape, dtype=bool)
+        self.mist_band = np.zeros(self.shape, dtype=bool)
+        self.plains_band = np.zeros(self.shape, dtype=bool)
+        self.forest_band = np.zeros(self.shape, dtype=bool)
+        self.far_forest = np.zeros(self.shape, dtype=bool)
+        self.blocks: list[_Block] = []
+        self.max_block_cells = 1
+        chunk = max(block_rows, 256 // block_rows * block_rows)
+        for r0 in range(0, rows, chunk):
+            r1 = min(rows, r0 + chunk)
+            dist = self._classify(r0, r1)
+            for b0 in range(r0, r1, block_rows):
+                b1 = min(r1, b0 + block_rows)
+                self._plan_block(b0, b1, dist[b0 - r0:b1 - r0])
+
+    def _classify(self, r0: int, r1: int) -> F32Array:
+        """Fill the per-point facts for rows ``[r0, r1)``; returns their ``DUtils.Length``."""
+        wx = np.broadcast_to(self.xs, (r1 - r0, self.xs.size))
+        wy = np.ascontiguousarray(np.broadcast_to(self.zs[r0:r1, None], wx.shape))
+        wx = np.ascontiguousarray(wx)
+        dist = length(wx, wy)
+        ash_len = length(wx, (wy.astype(F64) - 4000.0).astype(F32)).astype(F64)
+        dn_y = (wy.astype(F64) + 4000.0).astype(F32)
+        dn_mag = np.sqrt((wx * wx + dn_y * dn_y).astype(F64)).astype(F32)
+        need = _near(ash_len, 12000.0) | _near(dn_mag, 12000.0)
+        for radius in (600.0, 3000.0, 5000.0, 6000.0):
+            need |= _near(dist, radius)
+        a32, a64 = _wobble_where_needed(wx, wy, need)
+        ash = ash_len > 12000.0 + a64
+        outside = dist >= F32(EDGE_RADIUS)  # base height is exactly -2 there: Ocean
+        sl = slice(r0, r1)
+        self.inworld[sl] = dist <= F32(EDGE_RADIUS)
+        self.static[sl] = np.where(ash, np.uint16(Biome.ASHLANDS),
+                                   np.where(outside, np.uint16(Biome.OCEAN), np.uint16(0)))
+        self.dyn[sl] = ~ash & ~outside
+        self.deep_north[sl] = dn_mag > (12000.0 + a32.astype(F64)).astype(F32)
+        c = self.consts
+        self.swamp_band[sl] = (dist > F32(2000.0)) & (dist < F32(c.max_marsh_distance))
+        self.mist_band[sl] = (dist > band_limit(6000.0, a32)) & (dist < F32(10000.0))
+        self.plains_band[sl] = (dist > band_limit(3000.0, a32)) & (dist < F32(8000.0))
+        self.forest_band[sl] = (dist > band_limit(600.0, a32)) & (dist < F32(6000.0))
+        self.far_forest[sl] = dist > band_limit(5000.0, a32)
+        return dist
+
+    def _plan_block(self, r0: int, r1: int, dist: F32Array) -> None:
+        dyn = self.dyn[r0:r1]
+        cols = np.flatnonzero(dyn.any(axis=0))
+        if cols.size == 0:
+            return
+        c0, c1 = int(cols[0]), int(cols[-1]) + 1
+        dyn = dyn[:, c0:c1]
+        d = dist[:, c0:c1]
+        ring = np.flatnonzero(dyn & (d > F32(WORLD_RADIUS)))
+        dr = d.ravel()[ring]
+        mmd = self.consts.min_mountain_distance
+        cap = np.flatnonzero(dyn & (d < F32(mmd)))
+        ss = np.flatnonzero(dyn & (d < F32(1000.0)))
+        self.blocks.append(_Block(
+            r0, r1, c0, c1,
+            ring_idx=ring, ring_t=lerp_step(10000.0, 10500.0, dr),
+            ring_t2=utils_lerp_step(10490.0, 10500.0, dr), ring_far=dr > _EDGE_NEAR,
+            cap_idx=cap, cap_t=lerp_step(float(F32(mmd - 400.0)), mmd, d.ravel()[cap]),
+            ss_idx=ss, ss_val=smooth_step(744.0, 1000.0, d.ravel()[ss]),
+        ))
+        self.max_block_cells = max(self.max_block_cells, (r1 - r0) * (c1 - c0))
+
+    def biomes(self, seed_or_offsets: int | str | WorldOffsets) -> npt.NDArray[np.uint16]:
+        """The biome of every grid point for one world: shape ``(len(zs), len(xs))``."""
+        return _GridRun(self, resolve_offsets(seed_or_offsets)).run()
+
+
+class _NoisePair:
+    """The column and row halves of one noise field on the lattice."""
+
+    __slots__ = ("cols", "rows")
+
+    def __init__(self, col_coords: F32Array, row_coords: F32Array) -> None:
+        self.cols = ColumnHashes(PerlinAxis(col_coords))
+        self.rows = PerlinAxis(row_coords)
+
+
+class _GridRun:
+    """One seed on one lattice: the per-seed axes, reusable buffers and the block loop."""
+
+    def __init__(self, lat: Lattice, offsets: WorldOffsets) -> None:
+        self.lat = lat
+        self.offsets = offsets
+        xd = lat.xs.astype(F64)
+        zd = lat.zs.astype(F64)
+        x = xd + (100000.0 + offsets.off0)
+        y = zd + (100000.0 + offsets.off1)
+        scales = ((_K002, 0.5), (_K003, 0.5), (_K002, 1.0), (_K003, 1.0), (_K005, 1.0),
+                  (_K01, 1.0))
+        self.octaves = [_NoisePair((x * k * s).astype(F32), (y * k * s).astype(F32))
+                        for k, s in scales]
+        self.channels = [
+            _NoisePair((x * _K002 * 0.25 + cx).astype(F32), (y * _K002 * 0.25 + cy).astype(F32))
+            for cx, cy in ((_CH_X0, _CH_Y0), (_CH_X1, _CH_Y1))
+        ]
+
+        def mask(off: int) -> _NoisePair:
+            return _NoisePair(
+                ((off + xd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32),
+                ((off + zd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32))
+
+        self.swamp = mask(offsets.off0)
+        self.mist = mask(offsets.off4)
+        self.plains = mask(offsets.off1)
+        self.forest = mask(offsets.off2)
+        n = lat.max_block_cells
+        self._f32 = [np.empty(n, dtype=F32) for _ in range(3)]
+        self._f64 = [np.empty(n, dtype=F64) for _ in range(2)]
+        self.scratch = RowScratch(n)
+
+    def run(self) -> npt.NDArray[np.uint16]:
+        out = self.lat.static.copy()
+        for block in self.lat.blocks:
+            self._block(block, out)
+        return out
+
+    def _noise(self, pair: _NoisePair, b: _Block, out: F32Array) -> None:
+        perlin_rows(pair.cols, pair.rows, b.r0, b.r1, b.c0, b.c1, out, self.scratch)
+
+    def _base(self, b: _Block, shape: tuple[int, int]) -> F32Array:
+        """``GetBaseHeight`` on the block (float32, contiguous)."""
+        size = shape[0] * shape[1]
+        pa, pb, h = (buf[:size].reshape(shape) for buf in self._f32)
+        d1, d2 = (buf[:size].reshape(shape) for buf in self._f64)
+        o = self.octaves
+        self._noise(o[0], b, pa)
+        self._noise(o[1], b, pb)
+        np.multiply(pa, pb, out=h)  # one float op: same as the double statement
+        self._noise(o[2], b, pa)
+        self._noise(o[3], b, pb)
+        np.multiply(pa, pb, out=d1, dtype=F64)  # exact in double
+        np.copyto(d2, h)
+        d1 *= d2
+        d1 *= _K09
+        d1 += d2
+        np.copyto(h, d1, casting="same_kind")
+        self._noise(o[4], b, pa)
+        self._noise(o[5], b, pb)
+        np.multiply(pa, pb, out=d1, dtype=F64)
+        d1 *= 0.5
+        np.copyto(d2, h)
+        d1 *= d2
+        d1 += d2
+        np.copyto(h, d1, casting="same_kind")
+        h -= _K007
+        # Sea channels: c = (1 - LerpStep(0.02, 0.12, |n10 - n11|)) * SmoothStep(744, 1000, d).
+        self._noise(self.channels[0], b, pa)
+        self._noise(self.channels[1], b, pb)
+        np.subtract(pa, pb, out=pa)
+        np.abs(pa, out=pa)
+        np.subtract(pa, _wf(0.02), out=d1, dtype=F64)
+        d1 /= _LS_DEN
+        np.clip(d1, 0.0, 1.0, out=d1)
+        np.copyto(pb, d1, casting="same_kind")
+        np.subtract(F32(1.0), pb, out=pb)  # c, with SmoothStep == 1 (dist >= 1000)
+        np.subtract(1.0, pb, out=d1, dtype=F64)
+        np.multiply(d1, h, out=d1)
+        if b.ss_idx.size:  # near the centre the SmoothStep factor is below 1
+            hf = h.reshape(-1)
+            cc = (pb.reshape(-1)[b.ss_idx] * b.ss_val).astype(F64)
+            d1.reshape(-1)[b.ss_idx] = hf[b.ss_idx].astype(F64) * (1.0 - cc)
+        np.copyto(h, d1, casting="same_kind")
+        hf = h.reshape(-1)
+        if b.ring_idx.size:  # world edge, 10000 < dist < 10500
+            he = lerp(hf[b.ring_idx], F32(-0.2), b.ring_t)
+            far = b.ring_far
+            if far.any():
+                he[far] = lerp(he[far], F32(-2.0), b.ring_t2[far])
+            hf[b.ring_idx] = he
+        if b.cap_idx.size:  # no mountains near the spawn
+            vals = hf[b.cap_idx]
+            sel = vals > _CAP_LO
+            if sel.any():
+                v = vals[sel]
+                t3 = _clamp01((v.astype(F64) - float(_CAP_LO)) / _CAP_DIV).astype(F32)
+                inner = lerp(np.full(v.shape, _CAP_LO, dtype=F32), _CAP_HI, t3)
+                hf[b.cap_idx[sel]] = lerp(inner, v, b.cap_t[sel])
+        return h
+
+    def _mask_hits(self, pair: _NoisePair, b: _Block, cand: BoolArray,
+                   threshold: np.float32) -> BoolArray:
+        """``cand & (mask noise > threshold)``, evaluating the noise only around ``cand``."""
+        hit = np.zeros(cand.shape, dtype=bool)
+        rows = np.flatnonzero(cand.any(axis=1))
+        if rows.size == 0:
+            return hit
+        cols = np.flatnonzero(cand.any(axis=0))
+        rr0, rr1 = int(rows[0]), int(rows[-1]) + 1
+        cc0, cc1 = int(cols[0]), int(cols[-1]) + 1
+        shape = (rr1 - rr0, cc1 - cc0)
+        p = self._f32[0][: shape[0] * shape[1]].reshape(shape)
+        perlin_rows(pair.cols, pair.rows, b.r0 + rr0, b.r0 + rr1, b.c0 + cc0, b.c0 + cc1, p,
+                    self.scratch)
+        sub = hit[rr0:rr1, cc0:cc1]
+        np.greater(p, threshold, out=sub)
+        sub &= cand[rr0:rr1, cc0:cc1]
+        return hit
+
+    def _block(self, b: _Block, out: npt.NDArray[np.uint16]) -> None:
+        lat = self.lat
+        shape = (b.r1 - b.r0, b.c1 - b.c0)
+        h = self._base(b, shape)
+        view = (slice(b.r0, b.r1), slice(b.c0, b.c1))
+        dyn = lat.dyn[view]
+        res = out[view]
+        ocean = dyn & (h <= F32(0.02))
+        land = dyn & ~ocean
+        deep_north = land & lat.deep_north[view]
+        land &= ~deep_north
+        high = h > F32(0.4)
+        mountain = land & high
+        und = land & ~high
+        swamp = self._mask_hits(self.swamp, b, und & lat.swamp_band[view] & (h > F32(0.05))
+                                & (h < F32(0.25)), F32(0.6))
+        und &= ~swamp
+        mist = self._mask_hits(self.mist, b, und & lat.mist_band[view],
+                               F32(lat.consts.min_darkland_noise))
+        und &= ~mist
+        plains = self._mask_hits(self.plains, b, und & lat.plains_band[view], F32(0.4))
+        und &= ~plains
+        forest = self._mask_hits(self.forest, b, und & lat.forest_band[view], F32(0.4))
+        und &= ~forest
+        forest |= und & lat.far_forest[view]
+        und &= ~forest
+        for mask, biome in ((ocean, Biome.OCEAN), (deep_north, Biome.DEEP_NORTH),
+                            (mountain, Biome.MOUNTAIN), (swamp, Biome.SWAMP),
+                            (mist, Biome.MISTLANDS), (plains, Biome.PLAINS),
+                            (forest, Biome.BLACK_FOREST), (und, Biome.MEADOWS)):
+            np.copyto(res, np.uint16(biome), where=mask)
+
+
+_LATTICES: dict[tuple[bytes, bytes, int], Lattice] = {}
+_MAX_CACHED_LATTICES = 2
+
+
+def lattice_for(xs: npt.ArrayLike, zs: npt.ArrayLike, worldgen_version: int = 2) -> Lattice:
+    """The cached :class:`Lattice` of a grid (built on first use, a couple kept)."""
+    x = np.ascontiguousarray(np.asarray(xs, dtype=F32).ravel())
+    z = np.ascontiguousarray(np.asarray(zs, dtype=F32).ravel())
+    key = (x.tobytes(), z.tobytes(), _version_key(worldgen_version))
+    lat = _LATTICES.get(key)
+    if lat is None:
+        lat = Lattice(x, z, worldgen_version)
+        while len(_LATTICES) >= _MAX_CACHED_LATTICES:
+            _LATTICES.pop(next(iter(_LATTICES)))
+        _LATTICES[key] = lat
+    return lat
+
+
+def _version_key(worldgen_version: int) -> int:
+    """Versions with identical constants share a lattice (everything >= 2 behaves as 2)."""
+    return max(0, min(2, worldgen_version))
+
+
+def biome_grid(seed_or_offsets: int | str | WorldOffsets, xs: npt.ArrayLike, zs: npt.ArrayLike,
+               worldgen_version: int = 2) -> npt.NDArray[np.uint16]:
+    """``GetBiome`` on the grid ``xs`` (columns) x ``zs`` (rows): shape ``(len(zs), len(xs))``.
+
+    Identical to :func:`biome_points` on the same points, and much faster. Row ``i`` is
+    ``zs[i]``, so with increasing ``zs`` row 0 is the south edge.
+    """
+    return lattice_for(xs, zs, worldgen_version).biomes(seed_or_offsets)
