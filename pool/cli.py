@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -46,8 +47,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             log_config=None, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler it found at
+    # start; make that one a no-op so a clean drain exits 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     server.run()
-    return 0 if server.started or not server.should_exit else 1
+    return 0 if server.started else 1
 
 
 def _fail(response: httpx.Response) -> int:

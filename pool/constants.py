@@ -25,9 +25,9 @@ POLICY_CHANNEL = "{p}:policy:changed"
 
 # Finished job records (and their seed cache entries) expire after VWE_RESULT_TTL_S.
 # Heartbeat TTL: a daemon missing this long is considered dead.
-HEARTBEAT_TTL_S = 15
+HEARTBEAT_TTL_S = 5
 # How often the daemon refreshes its heartbeat and container records.
-HEARTBEAT_INTERVAL_S = 5
+HEARTBEAT_INTERVAL_S = 1
 # Arrival history kept for the autoscaler and trace export.
 ARRIVALS_RETENTION_S = 24 * 3600
 # Container records expire if no daemon refreshes them (a dead daemon's view goes stale).

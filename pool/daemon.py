@@ -86,7 +86,7 @@ class Daemon:
         every(self.pool.check_health, "interval", seconds=s.health_interval_s, id="health",
               **opts)
         every(self.heartbeat, "interval", seconds=1, id="heartbeat", **opts)
-        every(self.pool.reap, "interval", seconds=30, id="reap", **opts)
+        every(self.pool.reap, "interval", seconds=5, id="reap", **opts)
         every(self.autoscale, "interval", seconds=5, id="autoscale", **opts)
         self.scheduler.start()
         self._loop_task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")

@@ -101,7 +101,6 @@ class Dispatcher:
         for _ in range(MAX_HANDOFF_TRIES):
             lease = await self.pool.acquire()
             c = lease.container
-            await self.store.set_launch(job.id, lease.launch_type.value, c.name)
             try:
                 handoff = await c.agent.handoff(job.id, job.seed, job.options,
                                                 self.settings.handoff_timeout_s)
@@ -111,6 +110,7 @@ class Dispatcher:
                 continue
             elapsed = time.monotonic() - taken
             lt = lease.launch_type.value
+            await self.store.set_launch(job.id, lt, c.name)
             self.metrics.acquire_total.labels(self.pool.template, lt).inc()
             self.metrics.acquire_duration.labels(self.pool.template, lt).observe(elapsed)
             log.info("job handed off", job_id=job.id, container=c.name, launch_type=lt,

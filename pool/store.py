@@ -42,6 +42,20 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 return {'created', ARGV[2]}
 """
 
+# Atomic start of an attempt: skip (and ack) a job that finished or expired meanwhile.
+_START_LUA = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if (not status) or status == 'succeeded' or status == 'failed' then
+  redis.call('XACK', KEYS[3], ARGV[1], ARGV[2])
+  return false
+end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3], 'entry', ARGV[2],
+           'consumer', ARGV[4], 'progress', '0', 'message', 'handing off')
+if status == 'queued' then redis.call('DECR', KEYS[2]) end
+return redis.call('HGETALL', KEYS[1])
+"""
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -78,6 +92,7 @@ class JobStore:
         self.job_prefix = c.key(c.JOB_KEY_PREFIX, pool_name)
         self.events = c.key(c.EVENTS_CHANNEL_PREFIX, pool_name)
         self._submit = self.redis.register_script(_SUBMIT_LUA)
+        self._start = self.redis.register_script(_START_LUA)
 
     # ---- keys ----
     def job_key(self, job_id: str) -> str:
@@ -173,34 +188,12 @@ class JobStore:
                                     justid=True)
 
     async def start_attempt(self, entry: str, consumer: str) -> Claim | None:
-        """Mark the job running for a new attempt; None (and acked) when there is nothing to
-        run: the job finished elsewhere or expired."""
+        """Mark the job running for a new attempt, in one round trip (this is on the handoff
+        path); None (and acked) when there is nothing to run: it finished elsewhere or expired."""
         entry_id, job_id = entry.split(" ", 1)
-        key = self.job_key(job_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.hgetall(key)
-                    job = Job.from_hash({_s(k): _s(v) for k, v in raw.items()}) if raw else None
-                    pipe.multi()
-                    if job is None or job.finished:
-                        pipe.xack(self.stream, c.JOB_GROUP, entry_id)
-                        await pipe.execute()
-                        return None
-                    now = time.time()
-                    pipe.hset(key, mapping={
-                        "status": JobState.RUNNING.value, "attempts": job.attempts + 1,
-                        "started_at": repr(now), "entry": entry_id, "consumer": consumer,
-                        "progress": 0, "message": "handing off",
-                    })
-                    if job.status is JobState.QUEUED:
-                        pipe.decr(self.depth_key)
-                    await pipe.execute()
-                    job.status, job.attempts, job.started_at = JobState.RUNNING, job.attempts + 1, now
-                    return Claim(entry_id, job)
-                except WatchError:
-                    continue
+        raw = await self._start(keys=[self.job_key(job_id), self.depth_key, self.stream],
+                                args=[c.JOB_GROUP, entry_id, repr(time.time()), consumer])
+        return Claim(entry_id, Job.from_hash(_pairs(raw))) if raw else None
 
     async def _finish(self, claim: Claim, fields: dict[str, Any], *, requeue: bool,
                       seed_ttl: int | None, event: str) -> bool:

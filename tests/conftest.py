@@ -146,9 +146,10 @@ class DaemonProcess:
 
     def start(self, wait_warm: int = 0, timeout: float = 60) -> DaemonProcess:
         self.env["VWE_INSTANCE_ID"] = f"d-{uuid.uuid4().hex[:8]}"
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([str(ROOT / ".venv/bin/vwe-pool"), "serve"], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([str(ROOT / ".venv/bin/vwe-pool"), "serve"],
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

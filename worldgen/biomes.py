@@ -295,7 +295,7 @@ def biome_at(seed: int | str | WorldOffsets, x: float, z: float,
 
 _LS_DEN = _wf(0.12) - _wf(0.02)
 _EDGE_NEAR = F32(10490.0)
-_BLOCK_ROWS = 16
+_BLOCK_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -595,20 +595,21 @@ class _GridRun:
 
 
 _LATTICES: dict[tuple[bytes, bytes, int], Lattice] = {}
-_MAX_CACHED_LATTICES = 2
+_MAX_CACHED_LATTICES = 3  # ~45 MB each at 2048 x 2048
 
 
 def lattice_for(xs: npt.ArrayLike, zs: npt.ArrayLike, worldgen_version: int = 2) -> Lattice:
-    """The cached :class:`Lattice` of a grid (built on first use, a couple kept)."""
+    """The cached :class:`Lattice` of a grid (built on first use; least recently used dropped)."""
     x = np.ascontiguousarray(np.asarray(xs, dtype=F32).ravel())
     z = np.ascontiguousarray(np.asarray(zs, dtype=F32).ravel())
-    key = (x.tobytes(), z.tobytes(), _version_key(worldgen_version))
-    lat = _LATTICES.get(key)
+    version = _version_key(worldgen_version)
+    key = (x.tobytes(), z.tobytes(), version)
+    lat = _LATTICES.pop(key, None)
     if lat is None:
-        lat = Lattice(x, z, worldgen_version)
+        lat = Lattice(x, z, version)
         while len(_LATTICES) >= _MAX_CACHED_LATTICES:
             _LATTICES.pop(next(iter(_LATTICES)))
-        _LATTICES[key] = lat
+    _LATTICES[key] = lat
     return lat
 
 

@@ -141,7 +141,7 @@ class PerlinAxis:
     the other axis can be shared.
     """
 
-    __slots__ = ("cell", "f", "f1", "w", "run_starts")
+    __slots__ = ("cell", "f", "f1", "run_starts", "w")
 
     def __init__(self, coords: npt.ArrayLike) -> None:
         a = np.abs(np.asarray(coords, dtype=np.float32).ravel())
@@ -171,7 +171,7 @@ class ColumnHashes:
     hashes are computed once per distinct column cell and then spread to the columns.
     """
 
-    __slots__ = ("axis", "_ucell", "_col_index", "_pa", "_pb", "_cached_cy", "terms")
+    __slots__ = ("_cached_cy", "_col_index", "_pa", "_pb", "_ucell", "axis", "terms")
 
     def __init__(self, axis: PerlinAxis) -> None:
         self.axis = axis

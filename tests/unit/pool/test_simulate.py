@@ -1,0 +1,382 @@
+"""`vwe-pool simulate`: the discrete-event what-if, driven by the pool's own decisions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pool.simulate as sim
+from pool import cli
+from pool.policy import PoolPolicy
+from pool.simulate import (
+    Constant,
+    Empirical,
+    LogNormal,
+    SimResult,
+    normalize_trace,
+    parse_distribution,
+    parse_sizes,
+    poisson_arrivals,
+    read_redis_trace,
+    recommend,
+    simulate,
+)
+
+pytestmark = pytest.mark.unit
+
+BOOT = Constant(20.0)
+GEN = Constant(1.0)
+
+
+def sparse(n: int = 20, gap: float = 60.0, start: float = 5.0) -> list[float]:
+    return [start + i * gap for i in range(n)]
+
+
+def sweep(arrivals: list[float], sizes: range, **kw: Any) -> list[SimResult]:
+    boot = kw.pop("boot", LogNormal.from_mean_std(20, 5))
+    gen = kw.pop("generation", LogNormal.from_mean_std(2, 1))
+    return [simulate(arrivals, PoolPolicy(size=s, max=8), boot, gen, seed=7, **kw)
+            for s in sizes]
+
+
+# ---------- behaviour ----------
+def test_generous_pool_and_sparse_arrivals_are_all_warm_at_generation_time() -> None:
+    r = simulate(sparse(), PoolPolicy(size=3, max=8), BOOT, Constant(2.5), horizon_s=1200)
+    assert r.jobs == 20
+    assert set(r.launch_types) == {"warm"}
+    assert r.warm_hit_ratio == 1.0
+    assert r.latencies == pytest.approx([2.5] * 20)
+    assert r.p50 == pytest.approx(2.5) and r.p99 == pytest.approx(2.5)
+    assert r.queue_waits == pytest.approx([0.0] * 20)
+    # Busy containers do not count toward the warm target: each lease boots a replacement,
+    # which is shed once the leased container comes back warm.
+    assert r.boots == 20
+    assert r.recycled == {"resize": 20}
+    assert r.mean_target == pytest.approx(3)
+
+
+def test_size_zero_cold_starts_every_job() -> None:
+    r = simulate(sparse(), PoolPolicy(size=0, max=8), BOOT, GEN, horizon_s=1200)
+    assert set(r.launch_types) == {"cold"}
+    assert r.warm_hit_ratio == 0.0
+    assert r.latencies == pytest.approx([21.0] * 20)
+    assert r.boots == 20
+    # Released warm above a target of 0: shed at once, so never reused.
+    assert r.recycled == {"resize": 20}
+    # Each container lives boot + generation + removal.
+    assert r.container_seconds == pytest.approx(20 * (20 + 1 + sim.RETIRE_S))
+
+
+def test_a_larger_pool_never_has_a_lower_warm_hit_ratio() -> None:
+    arrivals = poisson_arrivals(0.3, 3600, seed=3)
+    results = sweep(arrivals, range(7))
+    ratios = [r.warm_hit_ratio for r in results]
+    assert ratios == sorted(ratios), ratios
+    assert ratios[0] == 0.0 and ratios[-1] > 0.95
+    p95 = [r.p95 for r in results]
+    assert p95[-1] < p95[0]
+
+
+def test_container_seconds_grow_with_size() -> None:
+    arrivals = poisson_arrivals(0.2, 1800, seed=5)
+    cost = [r.container_seconds for r in sweep(arrivals, range(7))]
+    assert all(b > a for a, b in zip(cost, cost[1:], strict=False)), cost
+    # An idle pool of 6 for the whole period costs at least 6 container-periods.
+    assert cost[6] >= 6 * 1800 * 0.99
+
+
+def test_recommendation_is_the_smallest_size_meeting_the_target() -> None:
+    results = sweep(poisson_arrivals(0.3, 3600, seed=3), range(7))
+    for target in (4.0, 6.0, 10.0, 25.0):
+        chosen = recommend(results, target)
+        assert chosen is not None
+        assert chosen.p95 <= target
+        assert all(r.p95 > target for r in results if r.size < chosen.size)
+    assert recommend(results, 0.01) is None
+    chosen = recommend(results, 6.0, "p99")
+    assert chosen is not None and chosen.p99 <= 6.0
+
+
+def test_jobs_are_served_first_in_first_out() -> None:
+    # A burst at size 1: jobs queue behind the one container and the boots it can make.
+    arrivals = [0.0] * 10 + [0.5] * 5
+    r = simulate(arrivals, PoolPolicy(size=1, max=3, max_concurrent_boots=1), BOOT, GEN)
+    starts = [a + w for a, w in zip(arrivals, r.queue_waits, strict=True)]
+    assert starts == sorted(starts)
+    assert r.max_queue > 5
+    assert all(w >= 0 for w in r.queue_waits)
+    assert r.jobs == 15 and all(math.isfinite(x) for x in r.latencies)
+
+
+def test_max_uses_and_idle_ttl_recycle_as_the_daemon_does() -> None:
+    r = simulate(sparse(10), PoolPolicy(size=1, max=4, max_uses=1), BOOT, GEN)
+    assert r.recycled.get("max_uses") == 10
+    assert set(r.launch_types) == {"warm"}  # the replacement is warm before the next arrival
+    r = simulate(sparse(4, gap=600), PoolPolicy(size=1, max=4, idle_ttl_s=100), BOOT, GEN)
+    assert r.recycled.get("idle", 0) >= 3
+    assert set(r.launch_types) == {"warm"}  # rolling: the stale one serves until replaced
+
+
+def test_decisions_come_from_the_pool_policy_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pool.autoscale
+    import pool.policy
+
+    calls: dict[str, int] = {}
+
+    def spy(name: str) -> Any:
+        home = pool.autoscale if name == "autoscale_target" else pool.policy
+        real = getattr(home, name)
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return real(*a, **k)
+
+        monkeypatch.setattr(sim, name, wrapper)
+
+    for name in ("plan", "pick_lease", "pick_spare_boot", "can_cold_start", "has_capacity",
+                 "autoscale_target"):
+        spy(name)
+    simulate(poisson_arrivals(0.5, 600, seed=1), PoolPolicy(size=0, max=4), BOOT, GEN,
+             autoscale=True)
+    assert set(calls) == {"plan", "pick_lease", "pick_spare_boot", "can_cold_start",
+                          "has_capacity", "autoscale_target"}
+
+
+def test_skipping_idle_ticks_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replanning only on change must give what replanning on every tick gives."""
+    arrivals = poisson_arrivals(0.05, 3600, seed=2) + poisson_arrivals(0.5, 300, seed=4)
+    pol = PoolPolicy(size=2, max=5, max_age_s=400, idle_ttl_s=90, max_uses=7)
+    kw: dict[str, Any] = {"seed": 3, "horizon_s": 3600.0}
+    lean = [simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, **kw),
+            simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, autoscale=True, **kw)]
+    planned = {"n": 0}
+    real = sim.plan
+
+    def counting(*a: Any, **k: Any) -> Any:
+        planned["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(sim, "plan", counting)
+    simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, **kw)
+    lean_plans = planned["n"]
+    monkeypatch.setattr(sim._Sim, "maybe_reconcile", sim._Sim.reconcile)
+    planned["n"] = 0
+    eager = [simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, **kw),
+             simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, autoscale=True, **kw)]
+    assert planned["n"] > lean_plans
+    for a, b in zip(lean, eager, strict=True):
+        assert a.latencies == b.latencies
+        assert a.launch_types == b.launch_types
+        assert a.container_seconds == b.container_seconds
+        assert a.recycled == b.recycled
+        assert a.mean_target == b.mean_target
+
+
+def test_autoscaler_follows_demand_within_bounds() -> None:
+    arrivals = poisson_arrivals(0.2, 3600, seed=9)
+    pol = PoolPolicy(size=0, max=6, min=1)
+    r = simulate(arrivals, pol, BOOT, GEN, autoscale=True, horizon_s=3600)
+    assert r.autoscale
+    assert 1 <= r.mean_target <= 6
+    fixed0 = simulate(arrivals, PoolPolicy(size=0, max=6), BOOT, GEN, horizon_s=3600)
+    assert r.warm_hit_ratio > fixed0.warm_hit_ratio
+    idle = simulate([1.0, 3500.0], pol, BOOT, GEN, autoscale=True, horizon_s=3600)
+    assert idle.mean_target == pytest.approx(1, abs=0.05)  # held at min with no demand
+
+
+def test_an_hour_at_one_per_second_simulates() -> None:
+    arrivals = poisson_arrivals(1.0, 3600, seed=0)
+    assert 3300 < len(arrivals) < 3900
+    for size in (0, 3, 6):
+        r = simulate(arrivals, PoolPolicy(size=size, max=8), BOOT, GEN, horizon_s=3600)
+        assert r.jobs == len(arrivals)
+        assert all(math.isfinite(x) and x >= 1.0 - 1e-9 for x in r.latencies)
+    r = simulate(arrivals, PoolPolicy(size=0, max=8), BOOT, GEN, autoscale=True,
+                 horizon_s=3600)
+    assert r.jobs == len(arrivals) and r.mean_target > 0
+
+
+def test_horizon_drops_late_arrivals_and_bounds_the_cost() -> None:
+    r = simulate([10.0, 20.0, 500.0], PoolPolicy(size=2, max=4), BOOT, GEN, horizon_s=100)
+    assert r.jobs == 2
+    # Two warm all along; the first lease's replacement boots at 10 s and, once warm at
+    # 30 s, sheds the oldest (removed at 30.1 s); cost is cut at the horizon.
+    assert r.container_seconds == pytest.approx(30.1 + 100 + 90)
+    assert simulate([], PoolPolicy(size=1, max=2), BOOT, GEN, horizon_s=50).jobs == 0
+    with pytest.raises(ValueError):
+        simulate([-1.0], PoolPolicy(size=1, max=2), BOOT, GEN)
+
+
+def test_same_seed_same_result() -> None:
+    arrivals = poisson_arrivals(0.3, 900, seed=1)
+    a, b = sweep(arrivals, range(2, 3)), sweep(arrivals, range(2, 3))
+    assert a[0].latencies == b[0].latencies
+
+
+# ---------- distributions and inputs ----------
+def test_distributions_parse_and_sample(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    assert parse_distribution("const:20").sample(rng) == 20.0
+    assert parse_distribution("3.5").mean() == 3.5
+    ln = parse_distribution("lognormal:20,2")
+    assert isinstance(ln, LogNormal)
+    assert ln.mean() == pytest.approx(20)
+    draws = [ln.sample(rng) for _ in range(20_000)]
+    assert sum(draws) / len(draws) == pytest.approx(20, rel=0.02)
+
+    rng2 = random.Random(3)
+    samples = [rng2.lognormvariate(1.0, 0.5) for _ in range(5000)]
+    (tmp_path / "gen.json").write_text(json.dumps(samples))
+    fitted = parse_distribution(f"lognormal:{tmp_path / 'gen.json'}")
+    assert isinstance(fitted, LogNormal)
+    assert fitted.mu == pytest.approx(1.0, abs=0.03)
+    assert fitted.sigma == pytest.approx(0.5, abs=0.03)
+
+    (tmp_path / "boot.csv").write_text("boot_s\n18\n20\n22\n")
+    emp = parse_distribution(f"empirical:{tmp_path / 'boot.csv'}")
+    assert isinstance(emp, Empirical)
+    assert {emp.sample(rng) for _ in range(200)} == {18.0, 20.0, 22.0}
+
+    for bad in ("uniform:1,2", "const:-1", "lognormal:0,1", "nonsense"):
+        with pytest.raises(ValueError):
+            parse_distribution(bad)
+    with pytest.raises(OSError):
+        parse_distribution(f"empirical:{tmp_path / 'missing.json'}")
+
+
+def test_sizes_and_traces() -> None:
+    assert parse_sizes("0-6") == [0, 1, 2, 3, 4, 5, 6]
+    assert parse_sizes("4,1,2") == [1, 2, 4]
+    assert parse_sizes("0-2,5") == [0, 1, 2, 5]
+    for bad in ("", "6-2", "a", "-1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_sizes(bad)
+    assert normalize_trace([1_700_000_010.5, 1_700_000_000.0]) == [0.0, 10.5]
+    assert normalize_trace([3.0, 1.0]) == [1.0, 3.0]
+
+
+# ---------- Redis ----------
+class FakePipeline:
+    def __init__(self, data: dict[str, dict[bytes, bytes]]) -> None:
+        self.data = data
+        self.keys: list[str] = []
+
+    def hgetall(self, key: str) -> None:
+        self.keys.append(key)
+
+    def execute(self) -> list[dict[bytes, bytes]]:
+        return [self.data.get(k, {}) for k in self.keys]
+
+
+class FakeRedis:
+    def __init__(self, pool: str = "vwe") -> None:
+        base = 1_700_000_000.0
+        self.zset = [(f"j{i}".encode(), base + 30 * i) for i in range(6)]
+        self.hashes: dict[str, dict[bytes, bytes]] = {}
+        for i in range(5):  # j5 has expired
+            fields = {"status": "succeeded", "launch_type": "warm" if i else "cold",
+                      "queued_at": repr(base + 30 * i), "started_at": repr(base + 30 * i),
+                      "finished_at": repr(base + 30 * i + 4)}
+            if i != 4:
+                fields["generation_s"] = repr(2.0 + i)
+            self.hashes[f"{pool}:job:j{i}"] = {k.encode(): v.encode() for k, v in fields.items()}
+        self.asked: list[str] = []
+
+    def zrange(self, key: str, start: int, end: int, withscores: bool = False
+               ) -> list[tuple[bytes, float]]:
+        self.asked.append(key)
+        return list(self.zset)
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        return FakePipeline(self.hashes)
+
+
+def test_redis_trace_reads_arrivals_and_generation_times() -> None:
+    fake = FakeRedis("p1")
+    trace = read_redis_trace(fake, "p1", batch=2)
+    assert fake.asked == ["p1:arrivals"]
+    assert len(trace.arrivals) == 6
+    # Recorded generation_s, and finished - started for the warm job without it.
+    assert sorted(trace.generation_s) == [2.0, 3.0, 4.0, 4.0, 5.0]
+    assert trace.launch_types == {"cold": 1, "warm": 4}
+
+
+# ---------- CLI ----------
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(["simulate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No .env and no VWE_ variables from the developer's shell."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("VWE_"):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def test_cli_writes_a_plot_and_a_table(clean_env: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    png = clean_env / "out.png"
+    code, out, err = run_cli(["--rate", "0.2", "--duration", "900", "--sizes", "0-3",
+                              "--autoscale", "--target-p95", "5", "--plot", str(png)], capsys)
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "size |" in out and "container-hours" in out
+    assert "recommendation: pool size" in out
+    assert "auto |" in out
+
+
+def test_cli_json_recommendation_meets_target(clean_env: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    trace = clean_env / "trace.json"
+    trace.write_text(json.dumps([1_700_000_000 + t for t in poisson_arrivals(0.3, 1800, 4)]))
+    code, out, err = run_cli(["--trace", str(trace), "--sizes", "0-5", "--boot",
+                              "lognormal:20,4", "--generation", "const:2", "--target-p95", "4",
+                              "--quantile", "p99", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    rec = data["recommendation"]
+    assert rec["quantile"] == "p99" and rec["target_s"] == 4
+    by_size = {r["size"]: r for r in data["sizes"]}
+    assert rec["size"] is not None and by_size[rec["size"]]["p99"] <= 4
+    assert all(by_size[s]["p99"] > 4 for s in by_size if s < rec["size"])
+    assert data["autoscale"] is None
+
+
+def test_cli_from_redis_and_export(clean_env: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeRedis("vwe")
+    monkeypatch.setattr(sim, "_redis_client", lambda url: fake)
+    out_file = clean_env / "arrivals.json"
+    code, out, err = run_cli(["--export-trace", str(out_file)], capsys)
+    assert code == 0, err
+    assert json.loads(out_file.read_text()) == [score for _, score in fake.zset]
+    code, out, err = run_cli(["--from-redis", "--sizes", "0-2", "--fit", "empirical",
+                              "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["inputs"]["jobs"] == 6
+    assert data["inputs"]["generation"].startswith("empirical:5 values")
+
+
+def test_cli_refuses_bad_input(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["--sizes", "0-2"], capsys)
+    assert code == 2 and "exactly one of" in err
+    code, _, err = run_cli(["--rate", "1", "--sizes", "0-9", "--max", "4"], capsys)
+    assert code == 2 and "--max" in err
+    code, _, err = run_cli(["--trace", str(clean_env / "nope.json")], capsys)
+    assert code == 2 and "cannot read --trace" in err
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--rate", "1", "--boot", "weird:1"])

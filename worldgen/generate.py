@@ -1,0 +1,193 @@
+"""The worker's entry point: one seed text in, a folder of world artefacts out.
+
+Output (``out_dir``)::
+
+    worlds_local/<Name>/_main.0.fwl2   world metadata as Valheim 1.0 writes it for a new world
+    worlds_local/<Name>.fwl            the same in the legacy layout (``legacy_fwl=True`` only)
+    biomes.npy                         uint16 biome codes on the minimap lattice, row 0 = south
+    biomes.png                         the same as a picture, north up, clear beyond 10 500 m
+    world.json                         what was generated, with each biome's share of the world
+
+The lattice is the game's minimap one: ``N x N`` cells of ``24576 / N`` metres (12 m for the
+game's 2048), cell ``(i, j)`` centred at ``x = (j - N/2) * cell + cell/2`` and the same for ``z``
+with ``i``. Everything that does not depend on the seed is prepared by :func:`warm_up`, which the
+agent calls once at boot, so a request only pays for its own noise.
+
+The world UID is random in the game (it mixes in the host name and a random draw); here it is
+derived from the name and the seed so that the same request always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from worldgen import GENERATOR_VERSION, fwl
+from worldgen.biomes import BIOME_NAMES, Biome, Lattice, lattice_for
+from worldgen.hashing import seed_from_text, stable_hash, utf16_units
+from worldgen.mapimage import write_png
+from worldgen.unity_random import UnityRandom, world_offsets
+
+MAP_SIZE_M = 24576.0  # the minimap's extent: 2048 px * 12 m
+MIN_RESOLUTION = 16
+MAX_RESOLUTION = 8192
+MAX_SEED_LENGTH = 10  # the seed box's characterLimit (UTF-16 code units)
+MAX_NAME_LENGTH = 64
+WORLDGEN_VERSIONS = (0, 1, 2)
+
+Progress = Callable[[float, str], None]
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+
+
+def lattice_coords(resolution: int) -> npt.NDArray[np.float32]:
+    """Cell-centre coordinates of the ``resolution``-wide minimap lattice (metres, float32)."""
+    cell = MAP_SIZE_M / resolution
+    j = np.arange(resolution, dtype=np.float64)
+    return ((j - resolution / 2) * cell + cell / 2).astype(np.float32)
+
+
+def validate_seed(seed_text: str) -> None:
+    """The game's rule for a typed seed: 1-10 characters, none of them a control character."""
+    if not isinstance(seed_text, str):
+        raise ValueError("seed must be a string")
+    if seed_text == "":
+        raise ValueError("seed must not be empty (1 to 10 characters)")
+    try:
+        units = utf16_units(seed_text)
+        seed_text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("seed contains an unpaired surrogate") from exc
+    if len(units) > MAX_SEED_LENGTH:
+        raise ValueError(f"seed is {len(units)} characters long; the game allows 1 to "
+                         f"{MAX_SEED_LENGTH}")
+    for ch in seed_text:
+        if unicodedata.category(ch) == "Cc":
+            raise ValueError(f"seed contains the control character U+{ord(ch):04X}")
+
+
+def sanitise_name(text: str) -> str:
+    """A file-system-safe world name: ASCII letters, digits, ``_`` and ``-`` only."""
+    name = _NAME_UNSAFE.sub("_", text)[:MAX_NAME_LENGTH]
+    if name.upper() in _WINDOWS_RESERVED:
+        name += "_"
+    return name
+
+
+def _world_name(seed_text: str, world_name: str | None) -> str:
+    if world_name is None:
+        return sanitise_name(seed_text)
+    if not isinstance(world_name, str) or not world_name.strip():
+        raise ValueError("world_name must be a non-empty string")
+    name = sanitise_name(world_name)
+    if name != world_name:
+        raise ValueError("world_name may only hold ASCII letters, digits, '_' and '-' "
+                         f"(at most {MAX_NAME_LENGTH})")
+    return name
+
+
+def world_uid(name: str, seed: int) -> int:
+    """A stable stand-in for the game's random UID, in its shape: name hash + positive draw."""
+    draw = UnityRandom(seed ^ stable_hash(name)).range_int(1, 2**31 - 1)
+    return stable_hash(name) + draw
+
+
+def warm_up(resolution: int = 2048) -> None:
+    """Precompute the lattice (and its seed-independent biome facts) for ``resolution``."""
+    _check_resolution(resolution)
+    coords = lattice_coords(resolution)
+    lattice_for(coords, coords, 2)
+
+
+def _check_resolution(resolution: int) -> None:
+    if isinstance(resolution, bool) or not isinstance(resolution, int):
+        raise ValueError("resolution must be an integer")
+    if not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
+        raise ValueError(f"resolution must be between {MIN_RESOLUTION} and {MAX_RESOLUTION}")
+
+
+def biome_shares(biomes: npt.NDArray[np.uint16], inworld: npt.NDArray[np.bool_]
+                 ) -> dict[str, float]:
+    """Each biome's fraction of the in-world points (distance from the centre <= 10 500 m)."""
+    counts = np.bincount(biomes[inworld].ravel(), minlength=int(max(Biome)) + 1)
+    total = int(counts.sum())
+    return {name: (int(counts[int(b)]) / total if total else 0.0)
+            for b, name in BIOME_NAMES.items()}
+
+
+def generate_world(seed_text: str, out_dir: Path, *, resolution: int = 2048,
+                   worldgen_version: int = 2, legacy_fwl: bool = False,
+                   world_name: str | None = None,
+                   progress: Progress | None = None) -> dict[str, object]:
+    """Generate one world's artefacts into ``out_dir`` and return the ``world.json`` content."""
+    started = time.perf_counter()
+    report: Progress = progress or (lambda fraction, message: None)
+    validate_seed(seed_text)
+    _check_resolution(resolution)
+    if isinstance(worldgen_version, bool) or worldgen_version not in WORLDGEN_VERSIONS:
+        raise ValueError(f"worldgen_version must be one of {WORLDGEN_VERSIONS}")
+    name = _world_name(seed_text, world_name)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    report(0.0, "seed accepted")
+    seed = seed_from_text(seed_text)
+    offsets = world_offsets(seed)
+    coords = lattice_coords(resolution)
+    lattice: Lattice = lattice_for(coords, coords, worldgen_version)
+    report(0.1, "lattice ready")
+    biomes = lattice.biomes(offsets)
+    shares = biome_shares(biomes, lattice.inworld)
+    report(0.7, "biomes computed")
+
+    files: dict[str, str] = {}
+    np.save(out / "biomes.npy", biomes, allow_pickle=False)
+    files["biomes"] = "biomes.npy"
+    write_png(out / "biomes.png", biomes, lattice.inworld)
+    files["image"] = "biomes.png"
+    report(0.9, "map written")
+    meta = fwl.WorldMeta(name=name, seed_name=seed_text, seed=seed, uid=world_uid(name, seed),
+                         worldgen_version=worldgen_version)
+    worlds = out / "worlds_local"
+    main = fwl.main_path(worlds, name)
+    fwl.write(main, meta)
+    files["fwl2"] = main.relative_to(out).as_posix()
+    if legacy_fwl:
+        legacy_meta = fwl.WorldMeta(name=name, seed_name=seed_text, seed=seed, uid=meta.uid,
+                                    worldgen_version=worldgen_version,
+                                    version=fwl.LEGACY_WORLD_VERSION)
+        legacy = fwl.legacy_path(worlds, name)
+        fwl.write(legacy, legacy_meta)
+        files["fwl"] = legacy.relative_to(out).as_posix()
+
+    world: dict[str, object] = {
+        "seed_text": seed_text,
+        "seed": seed,
+        "worldgen_version": worldgen_version,
+        "world_name": name,
+        "world_uid": meta.uid,
+        "offsets": {
+            "off0": offsets.off0, "off1": offsets.off1, "off2": offsets.off2,
+            "off3": offsets.off3, "river_seed": offsets.river_seed,
+            "stream_seed": offsets.stream_seed, "off4": offsets.off4,
+        },
+        "resolution": resolution,
+        "cell_size_m": MAP_SIZE_M / resolution,
+        "biome_codes": {BIOME_NAMES[b]: int(b) for b in BIOME_NAMES},
+        "biome_shares": {k: round(v, 6) for k, v in shares.items()},
+        "files": files,
+        "generator_version": GENERATOR_VERSION,
+    }
+    world["generation_time_s"] = round(time.perf_counter() - started, 4)
+    (out / "world.json").write_text(json.dumps(world, indent=2, ensure_ascii=False) + "\n",
+                                    encoding="utf-8")
+    report(1.0, "done")
+    return world
