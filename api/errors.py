@@ -54,7 +54,8 @@ def install(app: FastAPI) -> None:
         return error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(QueueFull)
-    async def full(_: Request, exc: QueueFull) -> JSONResponse:
+    async def full(request: Request, exc: QueueFull) -> JSONResponse:
+        request.app.state.metrics.jobs_total.labels("rejected").inc()
         return error(429, "queue_full", f"{exc}; retry in {RETRY_AFTER_S} s",
                      {"Retry-After": str(RETRY_AFTER_S)})
 

@@ -39,11 +39,8 @@ async def submit_world(body: WorldRequest, request: Request) -> Any:
     submission = await state.store.submit(body.seed, seed_from_text(body.seed),
                                           GENERATOR_VERSION, options)
     metrics = state.metrics
-    if submission.created:
-        job = await state.store.get(submission.job_id)
-        return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
     job = submission.job
-    if job.finished:
+    if not submission.created and job.finished:
         metrics.jobs_total.labels("cached").inc()
         return JSONResponse(JobOut.of(job, cached=True).model_dump(mode="json"), status_code=200)
     return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)

@@ -69,6 +69,8 @@ class Dispatcher:
                     task = asyncio.create_task(self._run_job(claim, taken))
                     self.inflight[claim.entry_id] = task
                     task.add_done_callback(lambda _t, e=claim.entry_id: self.inflight.pop(e, None))
+                    # Let the job lease (or claim a boot) before capacity is judged again.
+                    await asyncio.sleep(0)
                 self.redis_up, backoff = True, 0.1
             except REDIS_ERRORS as exc:
                 if self.redis_up:

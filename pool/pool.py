@@ -122,7 +122,7 @@ class WarmPool:
         return counts
 
     def boots_blocked(self) -> bool:
-        return self._closing or time.monotonic() < self._boots_blocked_until
+        return self._closing or self.clock() < self._boots_blocked_until
 
     def has_capacity(self) -> bool:
         return not self._closing and decide.has_capacity(self.views(), self.policy,
@@ -243,7 +243,7 @@ class WarmPool:
             self._boot_failures += 1
             backoff = decide.boot_backoff(self._boot_failures, self.settings.boot_backoff_s,
                                           self.settings.boot_backoff_max_s)
-            self._boots_blocked_until = time.monotonic() + backoff
+            self._boots_blocked_until = self.clock() + backoff
             self.metrics.container_failures.labels(self.template, FailurePhase.BOOT).inc()
             logs = await self._logs(c)
             log.error("container failed to boot", container=c.name, outcome=outcome,
@@ -287,7 +287,7 @@ class WarmPool:
         c.state = ContainerState.GONE
         self.containers.pop(c.name, None)
         shutil.rmtree(c.host_dir, ignore_errors=True)
-        self._notify()
+        self.reconcile()  # a freed slot under the cap may be wanted for a replacement now
 
     # ---------- leasing ----------
     async def acquire(self) -> Lease:

@@ -698,6 +698,11 @@ def _distribution_arg(text: str) -> Distribution:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "What-if: replay arrivals against simulated pools of several sizes (and the "
+        "autoscaler), using the daemon's own decisions, and report latency and cost. The "
+        "pool policy (max_uses, max_age_s, idle_ttl_s, max_concurrent_boots, min, max) comes "
+        "from the VWE_* settings.")
     src = parser.add_argument_group("arrivals (one of)")
     src.add_argument("--trace", metavar="FILE",
                      help="arrival times: a JSON list (unix times or offsets in seconds) or a "
@@ -869,7 +874,8 @@ def main(args: argparse.Namespace) -> int:
               "boot": args.boot.describe(), "generation": generation.describe(),
               "max": cap, "min": base.min, "max_uses": base.max_uses,
               "max_age_s": base.max_age_s, "idle_ttl_s": base.idle_ttl_s,
-              "max_concurrent_boots": base.max_concurrent_boots, "seed": args.seed}
+              "max_concurrent_boots": base.max_concurrent_boots, "seed": args.seed,
+              "source": redis_note or (args.trace or f"poisson rate {args.rate:g}/s")}
     if args.json:
         print(json.dumps({
             "inputs": inputs, "sizes": [r.summary() for r in results],

@@ -61,7 +61,7 @@ return redis.call('HGETALL', KEYS[1])
 class Submission:
     job_id: str
     created: bool
-    job: Job | None  # the existing job when `created` is False
+    job: Job  # the new job as queued, or the existing one when `created` is False
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class JobStore:
             raise QueueFull(f"the queue is full ({self.queue_max} jobs waiting)")
         if kind == "existing":
             return Submission(_s(result[1]), False, Job.from_hash(_pairs(result[2])))
-        return Submission(job_id, True, None)
+        return Submission(job_id, True, Job.from_hash({k: str(v) for k, v in fields.items()}))
 
     async def get(self, job_id: str) -> Job | None:
         raw = await self.redis.hgetall(self.job_key(job_id))

@@ -144,10 +144,12 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_warm: int = 0, timeout: float = 60) -> DaemonProcess:
+    def start(self, wait_warm: int = 0, timeout: float = 60, role: str = "all",
+              ready: bool = True) -> DaemonProcess:
         self.env["VWE_INSTANCE_ID"] = f"d-{uuid.uuid4().hex[:8]}"
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([str(ROOT / ".venv/bin/vwe-pool"), "serve"],
+            self.proc = subprocess.Popen([str(ROOT / ".venv/bin/vwe-pool"), "serve",
+                                          "--role", role],
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=ROOT)
         deadline = time.monotonic() + timeout
@@ -155,7 +157,8 @@ class DaemonProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited: {self.logs()}")
             try:
-                r = httpx.get(f"{self.url}/readyz", timeout=1)
+                r = httpx.get(f"{self.url}/readyz" if ready else f"{self.url}/healthz",
+                              timeout=1)
                 if r.status_code == 200 and r.json().get("warm", 0) >= wait_warm:
                     return self
             except httpx.HTTPError:

@@ -93,7 +93,7 @@ def test_killed_warm_container_is_replaced(
 def test_busy_container_killed_mid_job_is_retried_elsewhere(
     daemon_factory: Callable[..., DaemonProcess], docker_client: docker.DockerClient,
 ) -> None:
-    d = daemon_factory(VWE_POOL_SIZE="2", VWE_MAP_RESOLUTION="2048").start(wait_warm=2)
+    d = daemon_factory(VWE_POOL_SIZE="2", VWE_MAP_RESOLUTION="4096").start(wait_warm=2)
     job_id = submit(d.url, "killme").json()["job_id"]
 
     def container_of() -> str | None:
@@ -118,7 +118,7 @@ def test_kill9_then_restart_leaves_no_untracked_container(
     daemon_factory: Callable[..., DaemonProcess], docker_client: docker.DockerClient,
     pool_name: str,
 ) -> None:
-    first = daemon_factory(VWE_POOL_SIZE="2", VWE_MAP_RESOLUTION="2048").start(wait_warm=2)
+    first = daemon_factory(VWE_POOL_SIZE="2", VWE_MAP_RESOLUTION="4096").start(wait_warm=2)
     job_id = submit(first.url, "kill9").json()["job_id"]
     eventually(lambda: get_job(first.url, job_id)["status"] == "running",
                interval=0.01)
@@ -128,7 +128,7 @@ def test_kill9_then_restart_leaves_no_untracked_container(
     before = set(managed(docker_client, pool_name))
     assert before, "the killed daemon's containers should still exist"
 
-    second = daemon_factory(VWE_POOL_SIZE="2", VWE_MAP_RESOLUTION="2048").start()
+    second = daemon_factory(VWE_POOL_SIZE="2", VWE_MAP_RESOLUTION="4096").start()
 
     def converged() -> bool:
         tracked = {c["name"] for c in pool_state(second.url)["containers"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -13,6 +14,7 @@ import pytest
 
 import pool.simulate as sim
 from pool import cli
+from pool import policy as policy_module
 from pool.policy import PoolPolicy
 from pool.simulate import (
     Constant,
@@ -86,7 +88,7 @@ def test_a_larger_pool_never_has_a_lower_warm_hit_ratio() -> None:
 def test_container_seconds_grow_with_size() -> None:
     arrivals = poisson_arrivals(0.2, 1800, seed=5)
     cost = [r.container_seconds for r in sweep(arrivals, range(7))]
-    assert all(b > a for a, b in zip(cost, cost[1:], strict=False)), cost
+    assert all(b > a for a, b in itertools.pairwise(cost)), cost
     # An idle pool of 6 for the whole period costs at least 6 container-periods.
     assert cost[6] >= 6 * 1800 * 0.99
 
@@ -156,7 +158,7 @@ def test_skipping_idle_ticks_changes_nothing(monkeypatch: pytest.MonkeyPatch) ->
     lean = [simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, **kw),
             simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, autoscale=True, **kw)]
     planned = {"n": 0}
-    real = sim.plan
+    real = policy_module.plan
 
     def counting(*a: Any, **k: Any) -> Any:
         planned["n"] += 1
