@@ -21,6 +21,7 @@ class Handoff:
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    client: AgentClient | None = None
 
     async def result(
         self, timeout: float, on_progress: ProgressCallback | None = None
@@ -35,6 +36,9 @@ class Handoff:
                     message = protocol.decode(line)
                     event = message.get("event")
                     if event == protocol.EVENT_DONE:
+                        if self.client is not None:
+                            self.client.give_back(self.reader, self.writer)
+                            self.client = None
                         return message
                     if event == protocol.EVENT_ERROR:
                         raise GenerationFailed(str(message.get("message", "generator error")))
@@ -46,7 +50,8 @@ class Handoff:
         except (ConnectionError, ValueError) as exc:
             raise GenerationFailed(f"lost the worker: {exc}") from exc
         finally:
-            self.close()
+            if self.client is not None:  # not given back: the connection is spent
+                self.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -58,6 +63,27 @@ class AgentClient:
 
     def __init__(self, host_dir: Path) -> None:
         self.socket_path = host_dir / protocol.SOCKET_NAME
+        # One connection kept open between jobs: a handoff is then a single write and read,
+        # with no connect and no new agent thread on the hot path.
+        self._idle: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def connect(self) -> None:
+        """Open the kept connection ahead of the first job (called once the agent is ready)."""
+        if self._idle is None:
+            with contextlib.suppress(OSError):
+                self._idle = await asyncio.open_unix_connection(
+                    str(self.socket_path), limit=protocol.MAX_LINE * 16)
+
+    def give_back(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._idle is None and not writer.is_closing():
+            self._idle = (reader, writer)
+        else:
+            writer.close()
+
+    def close(self) -> None:
+        if self._idle is not None:
+            self._idle[1].close()
+            self._idle = None
 
     async def ping(self, timeout: float = 1.0) -> dict[str, Any] | None:
         """The readiness/health probe: the agent's answer, or None when it does not answer."""
@@ -78,11 +104,14 @@ class AgentClient:
         self, job_id: str, seed: str, options: dict[str, Any], timeout: float
     ) -> Handoff:
         """Send the job and wait only for `accepted`: this is the hot path, one round trip."""
+        kept, self._idle = self._idle, None
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_unix_connection(
-                    str(self.socket_path), limit=protocol.MAX_LINE * 16
-                )
+                if kept is not None and not kept[1].is_closing():
+                    reader, writer = kept
+                else:
+                    reader, writer = await asyncio.open_unix_connection(
+                        str(self.socket_path), limit=protocol.MAX_LINE * 16)
                 writer.write(protocol.encode(
                     {"op": protocol.OP_GENERATE, "job_id": job_id, "seed": seed,
                      "options": options}
@@ -90,12 +119,13 @@ class AgentClient:
                 line = await reader.readline()
         except (OSError, TimeoutError) as exc:
             raise HandoffFailed(f"agent did not accept the job: {exc!r}") from exc
-        handoff = Handoff(reader, writer)
+        handoff = Handoff(reader, writer, self)
         try:
             message = protocol.decode(line) if line else {}
         except ValueError:
             message = {}
         if message.get("event") != protocol.EVENT_ACCEPTED:
+            handoff.client = None
             handoff.close()
             raise HandoffFailed(f"agent refused the job: {message.get('message', 'no answer')}")
         return handoff

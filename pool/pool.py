@@ -62,10 +62,10 @@ class Container:
     claimed: bool = False
     ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
                                         .create_future())
+    agent: AgentClient = field(init=False)
 
-    @property
-    def agent(self) -> AgentClient:
-        return AgentClient(self.host_dir)
+    def __post_init__(self) -> None:
+        self.agent = AgentClient(self.host_dir)
 
     def view(self) -> ContainerView:
         return ContainerView(self.name, self.state, self.created_at, self.last_used_at,
@@ -236,6 +236,7 @@ class WarmPool:
                         raise BootFailed("container exited before its agent was ready")
                     next_exit_check = time.monotonic() + EXITED_POLL_S
                 await asyncio.sleep(READY_POLL_S)
+        await c.agent.connect()
 
     async def _boot_failed(self, c: Container, outcome: str) -> None:
         c.state = ContainerState.FAILED
@@ -285,6 +286,7 @@ class WarmPool:
             # The reaper retries by label; do not lose the record's slot meanwhile.
             log.warning("container removal failed", container=c.name, error=repr(exc))
         c.state = ContainerState.GONE
+        c.agent.close()
         self.containers.pop(c.name, None)
         shutil.rmtree(c.host_dir, ignore_errors=True)
         self.reconcile()  # a freed slot under the cap may be wanted for a replacement now

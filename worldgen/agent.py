@@ -47,8 +47,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 self._send({"event": protocol.EVENT_READY, "busy": _busy.locked(),
                             "uses": _uses, "pid": os.getpid()})
             elif op == protocol.OP_GENERATE:
+                # The daemon keeps this connection for its next job; keep reading it.
                 self._generate(request)
-                return
             else:
                 self._send({"event": protocol.EVENT_ERROR, "message": f"unknown op {op!r}"})
                 return

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from worldgen.hashing import seed_from_text
-from worldgen.perlin import ColumnHashes, PerlinAxis, RowScratch, perlin_noise, perlin_rows
+from worldgen.perlin import BlockScratch, NoiseTables, perlin_block, perlin_noise
 from worldgen.unity_random import WorldOffsets, world_offsets
 
 F32 = np.float32
@@ -430,16 +430,6 @@ class Lattice:
         return _GridRun(self, resolve_offsets(seed_or_offsets)).run()
 
 
-class _NoisePair:
-    """The column and row halves of one noise field on the lattice."""
-
-    __slots__ = ("cols", "rows")
-
-    def __init__(self, col_coords: F32Array, row_coords: F32Array) -> None:
-        self.cols = ColumnHashes(PerlinAxis(col_coords))
-        self.rows = PerlinAxis(row_coords)
-
-
 class _GridRun:
     """One seed on one lattice: the per-seed axes, reusable buffers and the block loop."""
 
@@ -452,15 +442,15 @@ class _GridRun:
         y = zd + (100000.0 + offsets.off1)
         scales = ((_K002, 0.5), (_K003, 0.5), (_K002, 1.0), (_K003, 1.0), (_K005, 1.0),
                   (_K01, 1.0))
-        self.octaves = [_NoisePair((x * k * s).astype(F32), (y * k * s).astype(F32))
+        self.octaves = [NoiseTables((x * k * s).astype(F32), (y * k * s).astype(F32))
                         for k, s in scales]
         self.channels = [
-            _NoisePair((x * _K002 * 0.25 + cx).astype(F32), (y * _K002 * 0.25 + cy).astype(F32))
+            NoiseTables((x * _K002 * 0.25 + cx).astype(F32), (y * _K002 * 0.25 + cy).astype(F32))
             for cx, cy in ((_CH_X0, _CH_Y0), (_CH_X1, _CH_Y1))
         ]
 
-        def mask(off: int) -> _NoisePair:
-            return _NoisePair(
+        def mask(off: int) -> NoiseTables:
+            return NoiseTables(
                 ((off + xd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32),
                 ((off + zd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32))
 
@@ -471,7 +461,7 @@ class _GridRun:
         n = lat.max_block_cells
         self._f32 = [np.empty(n, dtype=F32) for _ in range(3)]
         self._f64 = [np.empty(n, dtype=F64) for _ in range(2)]
-        self.scratch = RowScratch(n)
+        self.scratch = BlockScratch(n)
 
     def run(self) -> npt.NDArray[np.uint16]:
         out = self.lat.static.copy()
@@ -479,8 +469,8 @@ class _GridRun:
             self._block(block, out)
         return out
 
-    def _noise(self, pair: _NoisePair, b: _Block, out: F32Array) -> None:
-        perlin_rows(pair.cols, pair.rows, b.r0, b.r1, b.c0, b.c1, out, self.scratch)
+    def _noise(self, pair: NoiseTables, b: _Block, out: F32Array) -> None:
+        perlin_block(pair, b.r0, b.r1, b.c0, b.c1, out, self.scratch)
 
     def _base(self, b: _Block, shape: tuple[int, int]) -> F32Array:
         """``GetBaseHeight`` on the block (float32, contiguous)."""
@@ -542,7 +532,7 @@ class _GridRun:
                 hf[b.cap_idx[sel]] = lerp(inner, v, b.cap_t[sel])
         return h
 
-    def _mask_hits(self, pair: _NoisePair, b: _Block, cand: BoolArray,
+    def _mask_hits(self, pair: NoiseTables, b: _Block, cand: BoolArray,
                    threshold: np.float32) -> BoolArray:
         """``cand & (mask noise > threshold)``, evaluating the noise only around ``cand``."""
         hit = np.zeros(cand.shape, dtype=bool)
@@ -554,8 +544,7 @@ class _GridRun:
         cc0, cc1 = int(cols[0]), int(cols[-1]) + 1
         shape = (rr1 - rr0, cc1 - cc0)
         p = self._f32[0][: shape[0] * shape[1]].reshape(shape)
-        perlin_rows(pair.cols, pair.rows, b.r0 + rr0, b.r0 + rr1, b.c0 + cc0, b.c0 + cc1, p,
-                    self.scratch)
+        perlin_block(pair, b.r0 + rr0, b.r0 + rr1, b.c0 + cc0, b.c0 + cc1, p, self.scratch)
         sub = hit[rr0:rr1, cc0:cc1]
         np.greater(p, threshold, out=sub)
         sub &= cand[rr0:rr1, cc0:cc1]

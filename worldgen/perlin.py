@@ -14,9 +14,9 @@ arithmetic reproduces it exactly (numpy never fuses multiply-adds).
 Each gradient ``v + u`` is ``sx * x + sy * y`` with ``sx, sy`` in {-1, 0, 1}: the products are
 exact, so one rounded addition gives the same float (up to the sign of a zero, which cannot
 change any non-zero value downstream and never reaches the output, because ``0.69f`` is added).
-That form lets :class:`PerlinAxis` / :func:`perlin_rows` evaluate the noise on a tensor grid
-(one coordinate per column, one per row) with only per-row and per-column precomputation plus
-19 float32 operations per grid point.
+That form lets :class:`NoiseTables` / :func:`perlin_block` evaluate the noise on a tensor grid
+(one coordinate per column, one per row) from per-row and per-column precomputation plus a
+couple of dozen float32 operations per grid point, with no hashing per point.
 """
 
 from __future__ import annotations
@@ -136,12 +136,11 @@ class PerlinAxis:
     """Everything about one noise axis that depends only on that axis' coordinates.
 
     ``cell`` (the 0-255 lattice index), the fraction ``f``, ``f - 1`` and the fade weight are
-    computed once per column (or row) instead of once per grid point. ``runs`` splits the
-    coordinates into maximal stretches with the same ``cell``, the unit in which the hashes of
-    the other axis can be shared.
+    computed once per column (or row) instead of once per grid point; ``cells`` are the distinct
+    cell values and ``cell_index`` maps each coordinate to its position in ``cells``.
     """
 
-    __slots__ = ("cell", "f", "f1", "run_starts", "w")
+    __slots__ = ("cell", "cell_index", "cells", "f", "f1", "w")
 
     def __init__(self, coords: npt.ArrayLike) -> None:
         a = np.abs(np.asarray(coords, dtype=np.float32).ravel())
@@ -150,108 +149,107 @@ class PerlinAxis:
         self.f = a - i.astype(np.float32)
         self.f1 = self.f - _ONE
         self.w = fade(np.minimum(_ONE, self.f))
-        change = np.flatnonzero(self.cell[1:] != self.cell[:-1]) + 1
-        self.run_starts = np.concatenate(([0], change, [self.cell.size])).astype(np.int64)
-
-    def runs(self, start: int, stop: int) -> list[tuple[int, int]]:
-        """Maximal ``[a, b)`` stretches of constant ``cell`` covering ``[start, stop)``."""
-        rs = self.run_starts
-        lo = int(np.searchsorted(rs, start, side="right")) - 1
-        hi = int(np.searchsorted(rs, stop, side="left"))
-        bounds = [start, *(int(v) for v in rs[lo + 1:hi]), stop]
-        return [(bounds[k], bounds[k + 1]) for k in range(len(bounds) - 1)
-                if bounds[k] < bounds[k + 1]]
+        cells, index = np.unique(self.cell, return_inverse=True)
+        self.cells = cells.astype(np.int32)
+        self.cell_index = index.astype(np.intp).ravel()
 
 
-class ColumnHashes:
-    """Per-column gradient terms of one x axis for one row cell, cached across row blocks.
+class NoiseTables:
+    """One noise field on a tensor grid: the column terms of every gradient, per row cell.
 
-    For a row cell ``cy`` the four corner hashes of every column are fixed, so the x part of
-    each gradient (``sx * fx``) and the y coefficient (``sy``) become per-column vectors. The
-    hashes are computed once per distinct column cell and then spread to the columns.
+    For a row cell ``cy`` and a column the corner hashes are fixed, so each gradient is
+    ``g = a + s * f(row)`` with ``a = sx * fx`` (or ``sx * (fx - 1)``) and ``s = sy`` depending
+    only on (row cell, column), and ``f`` = ``fy`` or ``fy - 1``. The two corners on the far row
+    edge of cell ``cy`` hash exactly like the near corners of cell ``cy + 1`` (``A + 1`` for
+    ``cy`` is ``A`` for ``cy + 1``; the doubled permutation makes 255 + 1 wrap to 0), so one
+    table of near-corner terms over the row cells and their successors serves both edges.
+    :func:`perlin_block` copies table rows out instead of hashing per point.
     """
 
-    __slots__ = ("_cached_cy", "_col_index", "_pa", "_pb", "_ucell", "axis", "terms")
+    __slots__ = ("cols", "far_row", "near_row", "rows", "table")
 
-    def __init__(self, axis: PerlinAxis) -> None:
-        self.axis = axis
-        self._ucell, self._col_index = np.unique(axis.cell, return_inverse=True)
-        self._col_index = self._col_index.astype(np.intp).ravel()
-        self._pa = PERM[self._ucell]
-        self._pb = PERM[self._ucell + 1]
-        self._cached_cy = -1
-        self.terms: tuple[F32Array, ...] = ()
-
-    def for_row_cell(self, cy: int) -> tuple[F32Array, ...]:
-        """``(a00, s00, a10, s10, a01, s01, a11, s11)`` over all columns for row cell ``cy``.
-
-        ``gXY = aXY + sXY * f(row)`` with ``f`` = ``fy`` for ``Y = 0`` and ``fy - 1`` for ``Y = 1``.
-        """
-        if cy == self._cached_cy:
-            return self.terms
-        a = self._pa + cy
-        b = self._pb + cy
-        hashes = (PERM[PERM[a]], PERM[PERM[b]], PERM[PERM[a + 1]], PERM[PERM[b + 1]])
-        fx, fx1 = self.axis.f, self.axis.f1
-        idx = self._col_index
-        out: list[F32Array] = []
-        for h, fxx in zip(hashes, (fx, fx1, fx, fx1), strict=True):
-            out.append(GRAD_X[h][idx] * fxx)
-            out.append(GRAD_Y[h][idx])
-        self.terms = tuple(out)
-        self._cached_cy = cy
-        return self.terms
+    def __init__(self, col_coords: npt.ArrayLike, row_coords: npt.ArrayLike) -> None:
+        self.cols = PerlinAxis(col_coords)
+        self.rows = PerlinAxis(row_coords)
+        cells = self.rows.cells
+        ext = np.unique(np.concatenate((cells, (cells + 1) & 255)))
+        self.near_row = np.searchsorted(ext, cells).astype(np.intp)
+        self.far_row = np.searchsorted(ext, (cells + 1) & 255).astype(np.intp)
+        ux, col_index = np.unique(self.cols.cell, return_inverse=True)
+        col_index = col_index.astype(np.intp).ravel()
+        a = PERM[ux][None, :] + ext[:, None]
+        b = PERM[ux + 1][None, :] + ext[:, None]
+        table = np.empty((4, ext.size, col_index.size), dtype=np.float32)
+        for k, (h, fx) in enumerate(((PERM[PERM[a]], self.cols.f),
+                                     (PERM[PERM[b]], self.cols.f1))):
+            np.multiply(GRAD_X[h][:, col_index], fx, out=table[2 * k])  # a
+            table[2 * k + 1] = GRAD_Y[h][:, col_index]  # s
+        # per extended row cell: a for x0, s for x0, a for x1, s for x1
+        self.table = table
 
 
-class RowScratch:
-    """Reusable float32 buffers for :func:`perlin_rows` (no allocation per call).
+class BlockScratch:
+    """Reusable float32 buffers for :func:`perlin_block` (no allocation per call).
 
-    Each call takes contiguous ``(rows, cols)`` views of the first ``rows * cols`` elements.
+    Each call takes contiguous views of the first ``rows * cols`` elements: numpy's loops over
+    strided or broadcast operands cost several times more per element than over contiguous ones.
     """
 
-    __slots__ = ("bufs",)
+    __slots__ = ("terms", "work")
 
     def __init__(self, cells: int) -> None:
-        self.bufs = tuple(np.empty(cells, dtype=np.float32) for _ in range(4))
+        self.terms = np.empty(8 * cells, dtype=np.float32)
+        self.work = tuple(np.empty(cells, dtype=np.float32) for _ in range(3))
 
-    def views(self, rows: int, cols: int) -> tuple[F32Array, ...]:
-        """Four contiguous ``(rows, cols)`` float32 work arrays."""
+    def views(self, rows: int, cols: int) -> tuple[F32Array, F32Array, F32Array, F32Array]:
+        """An ``(8, rows, cols)`` array for the table terms and three ``(rows, cols)`` arrays."""
         n = rows * cols
-        return tuple(b[:n].reshape(rows, cols) for b in self.bufs)
+        terms = self.terms[: 8 * n].reshape(8, rows, cols)
+        a, b, c = (buf[:n].reshape(rows, cols) for buf in self.work)
+        return terms, a, b, c
 
 
-def perlin_rows(cols: ColumnHashes, rows: PerlinAxis, r0: int, r1: int, c0: int, c1: int,
-                out: F32Array, scratch: RowScratch) -> None:
-    """Noise at the tensor grid rows ``[r0, r1)`` x columns ``[c0, c1)`` into ``out``.
+def perlin_block(field: NoiseTables, r0: int, r1: int, c0: int, c1: int, out: F32Array,
+                 scratch: BlockScratch) -> None:
+    """Noise at the grid rows ``[r0, r1)`` x columns ``[c0, c1)`` into ``out``.
 
     ``out`` has shape ``(r1 - r0, c1 - c0)``. Bit-identical to :func:`perlin_noise` at the same
-    (column coordinate, row coordinate) pairs.
+    (column coordinate, row coordinate) pairs: the same float32 operations in the same order.
     """
-    u = cols.axis.w[c0:c1]
-    for ra, rb in rows.runs(r0, r1):
-        terms = cols.for_row_cell(int(rows.cell[ra]))
-        a00, s00, a10, s10, a01, s01, a11, s11 = (t[c0:c1] for t in terms)
-        k = rb - ra
-        fy = rows.f[ra:rb, None]
-        fy1 = rows.f1[ra:rb, None]
-        v = rows.w[ra:rb, None]
-        g00, g10, g01, g11 = scratch.views(k, c1 - c0)
-        np.multiply(s00, fy, out=g00)
-        g00 += a00
-        np.multiply(s10, fy, out=g10)
-        g10 += a10
-        np.multiply(s01, fy1, out=g01)
-        g01 += a01
-        np.multiply(s11, fy1, out=g11)
-        g11 += a11
-        g11 -= g01  # l1 = (g11 - g01) * u + g01
-        g11 *= u
-        g11 += g01
-        g10 -= g00  # l0 = (g10 - g00) * u + g00
-        g10 *= u
-        g10 += g00
-        g11 -= g10  # n = (l1 - l0) * v + l0
-        g11 *= v
-        g11 += g10
-        g11 += NORM_ADD
-        np.divide(g11, NORM_DIV, out=out[ra - r0:rb - r0])
+    rows, table = field.rows, field.table
+    k, w = r1 - r0, c1 - c0
+    terms, fy, fy1, u = scratch.views(k, w)
+    index = rows.cell_index
+    ra = r0
+    while ra < r1:  # copy the table rows of each stretch of rows sharing a row cell
+        cy = index[ra]
+        rb = ra + 1
+        while rb < r1 and index[rb] == cy:
+            rb += 1
+        np.copyto(terms[:4, ra - r0:rb - r0], table[:, field.near_row[cy], None, c0:c1])
+        np.copyto(terms[4:, ra - r0:rb - r0], table[:, field.far_row[cy], None, c0:c1])
+        ra = rb
+    np.copyto(fy, rows.f[r0:r1, None])
+    np.copyto(fy1, rows.f1[r0:r1, None])
+    np.copyto(u, field.cols.w[c0:c1])
+    a00, g00, a10, g10, a01, g01, a11, g11 = terms
+    g00 *= fy  # g = s * f + a
+    g00 += a00
+    g10 *= fy
+    g10 += a10
+    g01 *= fy1
+    g01 += a01
+    g11 *= fy1
+    g11 += a11
+    g10 -= g00  # l0 = (g10 - g00) * u + g00
+    g10 *= u
+    g10 += g00
+    g11 -= g01  # l1 = (g11 - g01) * u + g01
+    g11 *= u
+    g11 += g01
+    g11 -= g10  # n = (l1 - l0) * v + l0
+    np.copyto(fy, rows.w[r0:r1, None])
+    g11 *= fy
+    g11 += g10
+    g11 += NORM_ADD
+    np.divide(g11, NORM_DIV, out=out)

@@ -1,0 +1,553 @@
+"""HTTP throughput and tail latency of `POST /v1/worlds`, against a minimal FastAPI baseline.
+
+Three runs, each driven by `wrk` from a separate process over loopback (POST bodies come from Lua
+scripts written to a temporary folder at run time), each a 2 s warm-up then a 10 s measurement:
+
+1. baseline: a minimal FastAPI app defined here (one Redis GET per request, a small JSON answer),
+   served by uvicorn in a subprocess with the daemon's options (pool/cli.py `cmd_serve`:
+   uvloop/httptools when installed, log_config=None, access_log=False, lifespan on);
+2. cached: the real app (`vwe-pool serve --role api`) answering `200` from the result cache for a
+   seed whose finished job was written to Redis as the daemon writes it (JobStore);
+3. enqueue: the real app accepting a new job (`202`) for a distinct seed on every request,
+   with a queue cap nobody reaches and no daemon consuming.
+
+CPU placement (2 cores): by default the server under test is pinned to CPU 0 and wrk to CPU 1
+(`taskset`), so the single-threaded server has a core and the load generator cannot starve it;
+Redis (not started here) is left where the scheduler puts it. `--no-pin` lets everything float.
+
+Redis: `--redis` (default: VWE_BENCH_REDIS_URL, else VWE_TEST_REDIS_URL, else
+redis://127.0.0.1:6391) with its database replaced by `--db` (default 5; 0 and 9 are refused);
+that database is flushed before every run and at the end.
+
+Prints a markdown table and writes the `## api` section of bench/RESULTS.md (other sections are
+left alone).
+
+    .venv/bin/python bench/bench_api.py [--duration 10] [--warmup 2] [--threads 2] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SECTION = "## api"
+POOL_NAME = "bench-api"
+CACHED_SEED = "BenchSeed1"
+BASELINE_KEY = "bench:baseline"
+FORBIDDEN_DBS = (0, 9)  # the dev database and the integration tests' one
+TARGETS = {"cached": (4000.0, 0.70, 25.0), "enqueue": (2000.0, None, 25.0)}
+
+
+# --------------------------------------------------------------------------------------------
+# The baseline app (run in its own process: `bench_api.py --serve-baseline PORT REDIS_URL`)
+# --------------------------------------------------------------------------------------------
+
+class BaselineBody(BaseModel):
+    seed: str
+
+
+def serve_baseline(port: int, redis_url: str) -> None:
+    import redis.asyncio as aioredis
+    import uvicorn
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.redis = aioredis.Redis.from_url(redis_url)
+        yield
+        await app.state.redis.aclose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/bench")
+    async def bench(body: BaselineBody, request: Request) -> dict[str, Any]:
+        value = await request.app.state.redis.get(BASELINE_KEY)
+        return {"seed": body.seed, "value": value.decode() if value else None}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # The options of pool/cli.py cmd_serve (loop/http "auto" = uvloop/httptools when installed).
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                            access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run()
+
+
+# --------------------------------------------------------------------------------------------
+# wrk
+# --------------------------------------------------------------------------------------------
+
+FIXED_BODY_LUA = """\
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{body}'
+"""
+
+# A distinct 10-character seed per request: run tag, thread tag, 8 base36 digits of a counter
+# (each wrk thread has its own Lua state, hence its own counter).
+UNIQUE_SEED_LUA = """\
+local digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+local threads = 0
+function setup(thread)
+  thread:set("tag", string.sub(digits, threads + 11, threads + 11))
+  threads = threads + 1
+end
+local counter = 0
+local function base36(n)
+  local s = ""
+  for _ = 1, 8 do
+    local d = n % 36
+    s = string.sub(digits, d + 1, d + 1) .. s
+    n = (n - d) / 36
+  end
+  return s
+end
+local headers = {{["Content-Type"] = "application/json"}}
+function request()
+  counter = counter + 1
+  local body = '{{"seed":"{run}' .. tag .. base36(counter) .. '"}}'
+  return wrk.format("POST", "{path}", headers, body)
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    non_2xx: int
+    socket_errors: int
+    raw: str
+
+
+def _ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip())
+    if not m:
+        raise ValueError(f"cannot read wrk latency {value!r}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def parse_wrk(out: str) -> WrkResult:
+    def find(pattern: str) -> str:
+        m = re.search(pattern, out, re.M)
+        if not m:
+            raise ValueError(f"wrk output without {pattern!r}:\n{out}")
+        return m.group(1)
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return WrkResult(
+        requests=int(find(r"^\s*(\d+) requests in")),
+        rps=float(find(r"^Requests/sec:\s*([\d.]+)")),
+        p50_ms=_ms(find(r"^\s*50%\s+(\S+)")),
+        p99_ms=_ms(find(r"^\s*99%\s+(\S+)")),
+        max_ms=_ms(find(r"^\s*Latency\s+\S+\s+\S+\s+(\S+)")),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
+        raw=out,
+    )
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.pin = args.pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset")
+
+    def _taskset(self, cpu: str) -> list[str]:
+        return ["taskset", "-c", cpu] if self.pin else []
+
+    def script(self, name: str, text: str) -> Path:
+        path = self.tmp / name
+        path.write_text(text)
+        return path
+
+    def wrk(self, url: str, script: Path, duration: float) -> WrkResult:
+        a = self.args
+        cmd = [*self._taskset(a.client_cpu), "wrk", f"-t{a.threads}", f"-c{a.connections}",
+               f"-d{duration:g}s", "--latency", "--timeout", "5s", "-s", str(script), url]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                             timeout=duration + 30).stdout
+        return parse_wrk(out)
+
+    def measure(self, url: str, warmup: Path, measured: Path) -> WrkResult:
+        if self.args.warmup > 0:
+            self.wrk(url, warmup, self.args.warmup)
+        return self.wrk(url, measured, self.args.duration)
+
+    # ---- servers ----
+    def start(self, cmd: list[str], env: dict[str, str], port: int, log_name: str,
+              ready_path: str = "/healthz") -> subprocess.Popen[bytes]:
+        log = (self.tmp / log_name).open("wb")
+        proc = subprocess.Popen([*self._taskset(self.args.server_cpu), *cmd], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        self.procs.append(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd} exited {proc.returncode}: "
+                                   f"{(self.tmp / log_name).read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}",
+                                            timeout=1) as r:
+                    if r.status == 200:
+                        return proc
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{cmd} not ready on port {port} within 30 s")
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.procs):
+            self.stop(proc)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+            status = r.status
+    except urllib.error.HTTPError as exc:
+        text, status = exc.read().decode(), exc.code
+    try:
+        return status, json.loads(text), text
+    except ValueError:
+        return status, None, text
+
+
+# --------------------------------------------------------------------------------------------
+# Redis set-up
+# --------------------------------------------------------------------------------------------
+
+def redis_url_for(base: str, db: int) -> str:
+    if db in FORBIDDEN_DBS:
+        raise SystemExit(f"bench_api: refusing Redis db {db} (reserved: {FORBIDDEN_DBS})")
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def flush(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        assert client.connection_pool.connection_kwargs.get("db") not in FORBIDDEN_DBS
+        client.flushdb()
+    finally:
+        client.close()
+
+
+async def _populate_cached(url: str, seed: str, resolution: int) -> str:
+    """A finished job for `seed`, as the daemon leaves it (JobStore.submit, then the fields of
+    JobStore.succeed), with three artifacts like a real world; returns its job id."""
+    import redis.asyncio as aioredis
+
+    from pool.jobs import Artifact, encode_artifacts
+    from pool.store import JobStore
+    from worldgen import GENERATOR_VERSION
+    from worldgen.hashing import seed_from_text
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        store = JobStore(client, POOL_NAME, 7 * 24 * 3600, 10_000_000)
+        await store.ensure_group()
+        options = {"worldgen_version": 2, "legacy_fwl": False, "resolution": resolution}
+        sub = await store.submit(seed, seed_from_text(seed), GENERATOR_VERSION, options)
+        now = time.time()
+        artifacts = [Artifact("world.json", 1834, "ab" * 32, "application/json"),
+                     Artifact("biomes.npy", resolution * resolution + 128, "cd" * 32,
+                              "application/octet-stream"),
+                     Artifact("biomes.png", 412_345, "ef" * 32, "image/png")]
+        await client.hset(store.job_key(sub.job_id), mapping={
+            "status": "succeeded", "attempts": 1, "started_at": repr(now - 1.2),
+            "finished_at": repr(now), "launch_type": "warm", "generation_s": repr(1.05),
+            "artifacts": encode_artifacts(artifacts), "container": "vwe-bench-api-0",
+            "progress": 1, "message": "done", "error": "",
+        })
+        await client.decr(store.depth_key)  # it left the queue when it started
+        return sub.job_id
+    finally:
+        await client.aclose()
+
+
+def metric_value(text: str, name: str, labels: str) -> float:
+    m = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} ([\d.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The three runs
+# --------------------------------------------------------------------------------------------
+
+def run_baseline(bench: Bench, url: str) -> WrkResult:
+    import redis
+
+    flush(url)
+    client = redis.Redis.from_url(url)
+    client.set(BASELINE_KEY, "warm")
+    client.close()
+    port = free_port()
+    proc = bench.start([sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port), url],
+                       dict(os.environ), port, "baseline.log")
+    try:
+        status, body, text = http("POST", f"http://127.0.0.1:{port}/bench", {"seed": "x"})
+        if status != 200 or body != {"seed": "x", "value": "warm"}:
+            raise RuntimeError(f"baseline answered {status} {text}")
+        script = bench.script("fixed.lua", FIXED_BODY_LUA.format(body='{"seed":"x"}'))
+        return bench.measure(f"http://127.0.0.1:{port}/bench", script, script)
+    finally:
+        bench.stop(proc)
+
+
+def start_api(bench: Bench, url: str, log_name: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "VWE_REDIS_URL": url, "VWE_POOL_NAME": POOL_NAME,
+           "VWE_API_HOST": "127.0.0.1", "VWE_API_PORT": str(port), "VWE_LOG_FORMAT": "json",
+           "VWE_LOG_LEVEL": "warning", "VWE_QUEUE_MAX": "10000000",
+           "VWE_DATA_DIR": str(bench.tmp / "data"), "VWE_MAP_RESOLUTION": "2048"}
+    env.pop("VWE_API_TOKEN", None)
+    cli = str(Path(sys.executable).with_name("vwe-pool"))
+    proc = bench.start([cli, "serve", "--role", "api"], env, port, log_name)
+    return proc, port
+
+
+def run_cached(bench: Bench, url: str) -> tuple[WrkResult, str]:
+    flush(url)
+    job_id = asyncio.run(_populate_cached(url, CACHED_SEED, 2048))
+    proc, port = start_api(bench, url, "cached.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        status, body, text = http("POST", f"{base}/v1/worlds", {"seed": CACHED_SEED})
+        if (status != 200 or not isinstance(body, dict) or body.get("job_id") != job_id
+                or body.get("cached") is not True or body.get("status") != "succeeded"):
+            raise RuntimeError(f"expected 200 cached job {job_id}, got {status} {text}")
+        before = metric_value(http("GET", f"{base}/metrics")[2], "vwe_jobs_total",
+                              'status="cached"')
+        script = bench.script("cached.lua",
+                              FIXED_BODY_LUA.format(body=json.dumps({"seed": CACHED_SEED})))
+        result = bench.measure(f"{base}/v1/worlds", script, script)
+        metrics = http("GET", f"{base}/metrics")[2]
+        cached = metric_value(metrics, "vwe_jobs_total", 'status="cached"') - before
+        check = (f"cached answers counted by the app during warm-up + run: {cached:.0f} "
+                 f"(wrk measured {result.requests})")
+        if cached < result.requests:
+            raise RuntimeError(f"not every answer came from the cache: {check}")
+        return result, check
+    finally:
+        bench.stop(proc)
+
+
+def run_enqueue(bench: Bench, url: str) -> tuple[WrkResult, str]:
+    import redis
+
+    flush(url)
+    proc, port = start_api(bench, url, "enqueue.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        status, body, text = http("POST", f"{base}/v1/worlds", {"seed": "probe"})
+        if status != 202 or not isinstance(body, dict) or body.get("status") != "queued":
+            raise RuntimeError(f"expected 202 queued, got {status} {text}")
+        path = "/v1/worlds"
+        warm = bench.script("enqueue-warmup.lua", UNIQUE_SEED_LUA.format(run="w", path=path))
+        main = bench.script("enqueue.lua", UNIQUE_SEED_LUA.format(run="m", path=path))
+        if bench.args.warmup > 0:
+            bench.wrk(f"{base}{path}", warm, bench.args.warmup)
+        client = redis.Redis.from_url(url)
+        depth_key = f"{POOL_NAME}:queue:depth"
+        depth0 = int(client.get(depth_key) or 0)
+        result = bench.wrk(f"{base}{path}", main, bench.args.duration)
+        created = int(client.get(depth_key) or 0) - depth0
+        client.close()
+        check = f"jobs enqueued during the run: {created} (wrk measured {result.requests})"
+        if created < result.requests:
+            raise RuntimeError(f"fewer jobs than answers (duplicate seeds?): {check}")
+        return result, check
+    finally:
+        bench.stop(proc)
+        flush(url)
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+def write_section(body: str) -> None:
+    """Replace the `## api` section (up to the next `## `) or append it."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    section = f"{SECTION}\n\n{body.rstrip()}\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+def verdict(name: str, r: WrkResult, baseline: WrkResult) -> str:
+    if name not in TARGETS:
+        return "reference"
+    rps_min, ratio_min, p99_max = TARGETS[name]
+    ok = r.rps >= rps_min and r.p99_ms <= p99_max and r.non_2xx == 0 and r.socket_errors == 0
+    if ratio_min is not None:
+        ok = ok and r.rps >= ratio_min * baseline.rps
+    return "**met**" if ok else "**missed**"
+
+
+def target_text(name: str) -> str:
+    if name not in TARGETS:
+        return "-"
+    rps_min, ratio_min, p99_max = TARGETS[name]
+    parts = [f">= {rps_min:,.0f} req/s"]
+    if ratio_min is not None:
+        parts.append(f">= {ratio_min:.0%} of baseline")
+    parts.append(f"p99 <= {p99_max:g} ms")
+    return ", ".join(parts)
+
+
+def report(args: argparse.Namespace, bench: Bench, results: dict[str, WrkResult],
+           checks: list[str]) -> str:
+    baseline = results["baseline"]
+    labels = {
+        "baseline": "baseline: minimal FastAPI, 1 Redis GET (`POST /bench`)",
+        "cached": "`POST /v1/worlds` cached (200)",
+        "enqueue": "`POST /v1/worlds` new seed (202)",
+    }
+    import fastapi
+    import uvicorn
+    pin = (f"server pinned to CPU {args.server_cpu}, wrk to CPU {args.client_cpu} (`taskset`); "
+           "Redis unpinned" if bench.pin else "no CPU pinning")
+    lines = [
+        f"`wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency` over "
+        f"loopback after a {args.warmup:g} s warm-up; one uvicorn process (uvloop + httptools, "
+        f"log_config=None, access_log=False), `vwe-pool serve --role api` for the real app; "
+        f"{pin}; {os.cpu_count()} cores shared by wrk, the server and Redis.",
+        "",
+        "| run | req/s | p50 (ms) | p99 (ms) | max (ms) | vs baseline | errors | target | |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {labels[name]} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+            f"{r.max_ms:.2f} | {r.rps / baseline.rps:.0%} | {r.non_2xx + r.socket_errors} | "
+            f"{target_text(name)} | {verdict(name, r, baseline)} |")
+    lines += [
+        "",
+        *[f"- check: {c}" for c in checks],
+        f"- measured: `.venv/bin/python bench/bench_api.py` (also run by `make bench`) on "
+        f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
+        f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d')}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve-baseline":
+        serve_baseline(int(sys.argv[2]), sys.argv[3])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis", default=os.environ.get("VWE_BENCH_REDIS_URL")
+                        or os.environ.get("VWE_TEST_REDIS_URL") or "redis://127.0.0.1:6391")
+    parser.add_argument("--db", type=int, default=5, help="Redis database to use (flushed)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="do not pin the server and wrk to separate CPUs")
+    parser.add_argument("--server-cpu", default="0")
+    parser.add_argument("--client-cpu", default="1")
+    parser.add_argument("--only", choices=["baseline", "cached", "enqueue"], action="append",
+                        help="run only these (repeatable); implies --no-write")
+    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench_api: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    url = redis_url_for(args.redis, args.db)
+    wanted = args.only or ["baseline", "cached", "enqueue"]
+
+    results: dict[str, WrkResult] = {}
+    checks: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        bench = Bench(args, Path(tmp))
+        try:
+            if "baseline" in wanted:
+                results["baseline"] = run_baseline(bench, url)
+            if "cached" in wanted:
+                results["cached"], check = run_cached(bench, url)
+                checks.append(check)
+            if "enqueue" in wanted:
+                results["enqueue"], check = run_enqueue(bench, url)
+                checks.append(check)
+        finally:
+            bench.stop_all()
+            flush(url)
+    if "baseline" not in results:
+        for name, r in results.items():
+            print(f"{name}: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, "
+                  f"errors {r.non_2xx + r.socket_errors}")
+        return 0
+    body = report(args, bench, results, checks)
+    print(body)
+    if not args.no_write and not args.only:
+        write_section(body)
+        print(f"\nwrote the {SECTION!r} section of {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
