@@ -82,7 +82,7 @@ class JobOut(BaseModel):
         return cls(
             job_id=job.id, status=job.status.value, seed=job.seed, seed_hash=job.seed_hash,
             generator=job.generator, options=job.options,
-            launch_type=job.launch_type if job.launch_type in ("warm", "cold") else None,  # type: ignore[arg-type]
+            launch_type=job.launch_type if job.launch_type in ("warm", "cold") else None,
             attempts=job.attempts, progress=job.progress, message=job.message,
             queued_at=job.queued_at, started_at=job.started_at, finished_at=job.finished_at,
             queue_wait_s=delta(job.queued_at, job.started_at), generation_s=job.generation_s,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 import redis.asyncio as aioredis
 
@@ -54,7 +55,7 @@ class JobWaiters:
             event.set()
 
     @contextlib.contextmanager
-    def watch(self, job_id: str) -> asyncio.Event:  # type: ignore[misc]
+    def watch(self, job_id: str) -> Iterator[asyncio.Event]:
         """Register before reading the job, so a finish between read and wait is not missed."""
         event = asyncio.Event()
         self._waiting.setdefault(job_id, set()).add(event)

@@ -22,7 +22,8 @@ that database is flushed before every run and at the end.
 Prints a markdown table and writes the `## api` section of bench/RESULTS.md (other sections are
 left alone).
 
-    .venv/bin/python bench/bench_api.py [--duration 10] [--warmup 2] [--threads 2] [--connections 32]
+    .venv/bin/python bench/bench_api.py [--repeat 3] [--duration 10] [--warmup 2]
+                                        [--threads 2] [--connections 32] [--no-pin]
 """
 
 from __future__ import annotations
@@ -50,11 +51,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## api"
@@ -148,6 +149,7 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     raw: str
+    cpu_us: float = 0.0  # the server's CPU time (user + system) per measured request
 
 
 def _ms(value: str) -> float:
@@ -195,18 +197,24 @@ class Bench:
         path.write_text(text)
         return path
 
-    def wrk(self, url: str, script: Path, duration: float) -> WrkResult:
+    def wrk(self, url: str, script: Path, duration: float, server: int | None = None
+            ) -> WrkResult:
+        """One wrk run; with `server` (a pid), also that process's CPU time per request."""
         a = self.args
         cmd = [*self._taskset(a.client_cpu), "wrk", f"-t{a.threads}", f"-c{a.connections}",
                f"-d{duration:g}s", "--latency", "--timeout", "5s", "-s", str(script), url]
+        cpu0 = cpu_seconds(server) if server else 0.0
         out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                              timeout=duration + 30).stdout
-        return parse_wrk(out)
+        result = parse_wrk(out)
+        if server and result.requests:
+            result.cpu_us = (cpu_seconds(server) - cpu0) / result.requests * 1e6
+        return result
 
-    def measure(self, url: str, warmup: Path, measured: Path) -> WrkResult:
+    def measure(self, url: str, warmup: Path, measured: Path, server: int) -> WrkResult:
         if self.args.warmup > 0:
             self.wrk(url, warmup, self.args.warmup)
-        return self.wrk(url, measured, self.args.duration)
+        return self.wrk(url, measured, self.args.duration, server)
 
     # ---- servers ----
     def start(self, cmd: list[str], env: dict[str, str], port: int, log_name: str,
@@ -244,6 +252,15 @@ class Bench:
     def stop_all(self) -> None:
         for proc in list(self.procs):
             self.stop(proc)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -306,14 +323,14 @@ async def _populate_cached(url: str, seed: str, resolution: int) -> str:
         await store.ensure_group()
         options = {"worldgen_version": 2, "legacy_fwl": False, "resolution": resolution}
         sub = await store.submit(seed, seed_from_text(seed), GENERATOR_VERSION, options)
-        now = time.time()
+        queued = sub.job.queued_at or time.time()
         artifacts = [Artifact("world.json", 1834, "ab" * 32, "application/json"),
                      Artifact("biomes.npy", resolution * resolution + 128, "cd" * 32,
                               "application/octet-stream"),
                      Artifact("biomes.png", 412_345, "ef" * 32, "image/png")]
         await client.hset(store.job_key(sub.job_id), mapping={
-            "status": "succeeded", "attempts": 1, "started_at": repr(now - 1.2),
-            "finished_at": repr(now), "launch_type": "warm", "generation_s": repr(1.05),
+            "status": "succeeded", "attempts": 1, "started_at": repr(queued + 0.002),
+            "finished_at": repr(queued + 1.1), "launch_type": "warm", "generation_s": repr(1.05),
             "artifacts": encode_artifacts(artifacts), "container": "vwe-bench-api-0",
             "progress": 1, "message": "done", "error": "",
         })
@@ -340,14 +357,14 @@ def run_baseline(bench: Bench, url: str) -> WrkResult:
     client.set(BASELINE_KEY, "warm")
     client.close()
     port = free_port()
-    proc = bench.start([sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port), url],
-                       dict(os.environ), port, "baseline.log")
+    proc = bench.start([sys.executable, str(Path(__file__).resolve()), "--serve-baseline",
+                        str(port), url], dict(os.environ), port, "baseline.log")
     try:
         status, body, text = http("POST", f"http://127.0.0.1:{port}/bench", {"seed": "x"})
         if status != 200 or body != {"seed": "x", "value": "warm"}:
             raise RuntimeError(f"baseline answered {status} {text}")
         script = bench.script("fixed.lua", FIXED_BODY_LUA.format(body='{"seed":"x"}'))
-        return bench.measure(f"http://127.0.0.1:{port}/bench", script, script)
+        return bench.measure(f"http://127.0.0.1:{port}/bench", script, script, proc.pid)
     finally:
         bench.stop(proc)
 
@@ -378,7 +395,7 @@ def run_cached(bench: Bench, url: str) -> tuple[WrkResult, str]:
                               'status="cached"')
         script = bench.script("cached.lua",
                               FIXED_BODY_LUA.format(body=json.dumps({"seed": CACHED_SEED})))
-        result = bench.measure(f"{base}/v1/worlds", script, script)
+        result = bench.measure(f"{base}/v1/worlds", script, script, proc.pid)
         metrics = http("GET", f"{base}/metrics")[2]
         cached = metric_value(metrics, "vwe_jobs_total", 'status="cached"') - before
         check = (f"cached answers counted by the app during warm-up + run: {cached:.0f} "
@@ -408,7 +425,7 @@ def run_enqueue(bench: Bench, url: str) -> tuple[WrkResult, str]:
         client = redis.Redis.from_url(url)
         depth_key = f"{POOL_NAME}:queue:depth"
         depth0 = int(client.get(depth_key) or 0)
-        result = bench.wrk(f"{base}{path}", main, bench.args.duration)
+        result = bench.wrk(f"{base}{path}", main, bench.args.duration, proc.pid)
         created = int(client.get(depth_key) or 0) - depth0
         client.close()
         check = f"jobs enqueued during the run: {created} (wrk measured {result.requests})"
@@ -457,8 +474,9 @@ def target_text(name: str) -> str:
     return ", ".join(parts)
 
 
-def report(args: argparse.Namespace, bench: Bench, results: dict[str, WrkResult],
+def report(args: argparse.Namespace, bench: Bench, runs: dict[str, list[WrkResult]],
            checks: list[str]) -> str:
+    results = {name: median_run(rs) for name, rs in runs.items()}
     baseline = results["baseline"]
     labels = {
         "baseline": "baseline: minimal FastAPI, 1 Redis GET (`POST /bench`)",
@@ -467,31 +485,49 @@ def report(args: argparse.Namespace, bench: Bench, results: dict[str, WrkResult]
     }
     import fastapi
     import uvicorn
-    pin = (f"server pinned to CPU {args.server_cpu}, wrk to CPU {args.client_cpu} (`taskset`); "
+
+    pin = (f"server pinned to CPU {args.server_cpu}, wrk to CPU {args.client_cpu} (`taskset`), "
            "Redis unpinned" if bench.pin else "no CPU pinning")
+    repeat = (f"median of {args.repeat} interleaved rounds (each run's server restarted)"
+              if args.repeat > 1 else "one round")
     lines = [
         f"`wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency` over "
-        f"loopback after a {args.warmup:g} s warm-up; one uvicorn process (uvloop + httptools, "
-        f"log_config=None, access_log=False), `vwe-pool serve --role api` for the real app; "
-        f"{pin}; {os.cpu_count()} cores shared by wrk, the server and Redis.",
+        f"loopback after a {args.warmup:g} s warm-up, {repeat}; one uvicorn process (uvloop + "
+        f"httptools, log_config=None, access_log=False); the real app is `vwe-pool serve "
+        f"--role api`; {pin}; {os.cpu_count()} cores shared by wrk, the server and Redis. "
+        "CPU/req is the server process's user+system CPU time per answered request "
+        "(steadier than req/s when other work shares the machine).",
         "",
-        "| run | req/s | p50 (ms) | p99 (ms) | max (ms) | vs baseline | errors | target | |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| run | req/s | p50 (ms) | p99 (ms) | max (ms) | CPU/req (us) | vs baseline | errors "
+        "| target | |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for name, r in results.items():
         lines.append(
             f"| {labels[name]} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-            f"{r.max_ms:.2f} | {r.rps / baseline.rps:.0%} | {r.non_2xx + r.socket_errors} | "
-            f"{target_text(name)} | {verdict(name, r, baseline)} |")
+            f"{r.max_ms:.2f} | {r.cpu_us:.0f} | {r.rps / baseline.rps:.0%} | "
+            f"{r.non_2xx + r.socket_errors} | {target_text(name)} | "
+            f"{verdict(name, r, baseline)} |")
+    lines.append("")
+    command_args = f" --repeat {args.repeat}" if args.repeat > 1 else ""
+    if args.repeat > 1:
+        for name, rs in runs.items():
+            lines.append(f"- {name} rounds: " + ", ".join(
+                f"{r.rps:,.0f} req/s p99 {r.p99_ms:.1f} ms" for r in rs))
     lines += [
-        "",
         *[f"- check: {c}" for c in checks],
-        f"- measured: `.venv/bin/python bench/bench_api.py` (also run by `make bench`) on "
+        f"- measured: `.venv/bin/python bench/bench_api.py{command_args}` "
+        f"(`make bench` runs it with the defaults) on "
         f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
         f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, "
         f"{datetime.now(UTC).strftime('%Y-%m-%d')}",
     ]
     return "\n".join(lines)
+
+
+def median_run(runs: list[WrkResult]) -> WrkResult:
+    ordered = sorted(runs, key=lambda r: r.rps)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def main() -> int:
@@ -506,12 +542,14 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of all runs, interleaved; the median round of each is kept")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin the server and wrk to separate CPUs")
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
     parser.add_argument("--only", choices=["baseline", "cached", "enqueue"], action="append",
-                        help="run only these (repeatable); implies --no-write")
+                        help="run only these (repeatable); RESULTS.md is then left alone")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -519,29 +557,36 @@ def main() -> int:
         return 2
     url = redis_url_for(args.redis, args.db)
     wanted = args.only or ["baseline", "cached", "enqueue"]
+    args.repeat = max(1, args.repeat)
 
-    results: dict[str, WrkResult] = {}
+    runs: dict[str, list[WrkResult]] = {name: [] for name in wanted}
     checks: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         bench = Bench(args, Path(tmp))
         try:
-            if "baseline" in wanted:
-                results["baseline"] = run_baseline(bench, url)
+            for _ in range(args.repeat):
+                if "baseline" in wanted:
+                    runs["baseline"].append(run_baseline(bench, url))
+                if "cached" in wanted:
+                    result, check = run_cached(bench, url)
+                    runs["cached"].append(result)
+                if "enqueue" in wanted:
+                    result, check2 = run_enqueue(bench, url)
+                    runs["enqueue"].append(result)
             if "cached" in wanted:
-                results["cached"], check = run_cached(bench, url)
                 checks.append(check)
             if "enqueue" in wanted:
-                results["enqueue"], check = run_enqueue(bench, url)
-                checks.append(check)
+                checks.append(check2)
         finally:
             bench.stop_all()
             flush(url)
-    if "baseline" not in results:
-        for name, r in results.items():
-            print(f"{name}: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, "
-                  f"errors {r.non_2xx + r.socket_errors}")
+    if "baseline" not in runs:
+        for name, rs in runs.items():
+            for r in rs:
+                print(f"{name}: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms,"
+                      f" CPU/req {r.cpu_us:.0f} us, errors {r.non_2xx + r.socket_errors}")
         return 0
-    body = report(args, bench, results, checks)
+    body = report(args, bench, runs, checks)
     print(body)
     if not args.no_write and not args.only:
         write_section(body)

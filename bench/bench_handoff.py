@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.results import write_section  # noqa: E402
-from pool.daemon import connect_redis  # noqa: E402
-from pool.metrics import Metrics  # noqa: E402
-from pool.pool import WarmPool  # noqa: E402
-from pool.runtime import DockerRuntime  # noqa: E402
-from pool.settings import Settings  # noqa: E402
-from pool.store import JobStore  # noqa: E402
+from bench.results import write_section
+from pool.daemon import connect_redis
+from pool.metrics import Metrics
+from pool.pool import WarmPool
+from pool.runtime import DockerRuntime
+from pool.settings import Settings
+from pool.store import JobStore
 
 
 def quantiles(samples: list[float]) -> tuple[float, float, float]:

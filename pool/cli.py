@@ -1,4 +1,5 @@
-"""`vwe-pool`: serve the daemon, submit seeds, show and tune the pool, simulate, generate locally."""
+"""`vwe-pool`: serve the daemon, submit seeds, show and tune the pool, simulate, generate
+locally."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class Dispatcher:
                 if claim is not None:
                     task = asyncio.create_task(self._run_job(claim, taken))
                     self.inflight[claim.entry_id] = task
-                    task.add_done_callback(lambda _t, e=claim.entry_id: self.inflight.pop(e, None))
+                    task.add_done_callback(self._forget(claim.entry_id))
                     # Let the job lease (or claim a boot) before capacity is judged again.
                     await asyncio.sleep(0)
                 self.redis_up, backoff = True, 0.1
@@ -90,6 +91,12 @@ class Dispatcher:
                 log.info("reclaimed a job from another daemon", entry=entry)
                 return entry
         return await self.store.read_new(self.consumer, block_ms=500)
+
+    def _forget(self, entry_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_task: asyncio.Task[None]) -> None:
+            self.inflight.pop(entry_id, None)
+
+        return forget
 
     def stop_accepting(self) -> None:
         self._accepting = False

@@ -48,7 +48,8 @@ class PoolCollector(Collector):
         self.pools: list[PoolSnapshot] = []
 
     def collect(self) -> Iterator[Metric]:
-        containers = GaugeMetricFamily("vwe_pool_containers", "Containers the pool tracks, by state",
+        containers = GaugeMetricFamily("vwe_pool_containers",
+                                       "Containers the pool tracks, by state",
                                        labels=["template", "state"])
         target = GaugeMetricFamily("vwe_pool_target", "Warm target", labels=["template"])
         cap = GaugeMetricFamily("vwe_pool_max", "Hard cap on containers", labels=["template"])

@@ -7,6 +7,7 @@ means "gone", which for removal is success, not an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -103,7 +104,8 @@ class DockerRuntime:
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+            call = functools.partial(fn, *args, **kwargs)
+            return await loop.run_in_executor(self._executor, call)
         except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
             if isinstance(exc, docker.errors.APIError) and not _is_connection_error(exc):
                 raise
@@ -137,10 +139,8 @@ class DockerRuntime:
 
     async def kill(self, container_id: str) -> None:
         def kill() -> None:
-            try:
+            with contextlib.suppress(docker.errors.APIError):  # not running, or gone
                 self._docker().api.kill(container_id)
-            except docker.errors.APIError:
-                pass  # not running or gone
 
         await self._run(kill)
 

@@ -83,7 +83,9 @@ def _s(value: Any) -> str:
 class JobStore:
     def __init__(self, redis: aioredis.Redis, pool_name: str, result_ttl_s: int,
                  queue_max: int) -> None:
-        self.redis = redis
+        # redis-py types every reply as a union of sync and async shapes; the replies used
+        # here are decoded explicitly, so the client is held untyped.
+        self.redis: Any = redis
         self.pool = pool_name
         self.result_ttl_s = result_ttl_s
         self.queue_max = queue_max

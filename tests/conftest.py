@@ -9,19 +9,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
-import httpx
 import pytest
 import redis
+from daemonproc import DaemonProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers such as dashboard_exprs
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helper modules
 
 RUN_ID = uuid.uuid4().hex[:6]
 TEST_DB = int(os.environ.get("VWE_TEST_REDIS_DB", "9"))
@@ -125,62 +124,6 @@ def make_settings(settings_env: dict[str, str]) -> Callable[..., Any]:
     return make
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class DaemonProcess:
-    """`vwe-pool serve` in a subprocess: the real daemon, killable like one."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "VWE_API_PORT": str(self.port),
-                    "VWE_API_HOST": "127.0.0.1"}
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self, wait_warm: int = 0, timeout: float = 60, role: str = "all",
-              ready: bool = True) -> DaemonProcess:
-        self.env["VWE_INSTANCE_ID"] = f"d-{uuid.uuid4().hex[:8]}"
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([str(ROOT / ".venv/bin/vwe-pool"), "serve",
-                                          "--role", role],
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.logs()}")
-            try:
-                r = httpx.get(f"{self.url}/readyz" if ready else f"{self.url}/healthz",
-                              timeout=1)
-                if r.status_code == 200 and r.json().get("warm", 0) >= wait_warm:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"daemon not ready in {timeout} s: {self.logs()}")
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self, timeout: float = 60) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.wait(timeout)
-
-
 @pytest.fixture
 def daemon_factory(settings_env: dict[str, str], data_dir: Path,
                    request: pytest.FixtureRequest) -> Iterator[Callable[..., DaemonProcess]]:
@@ -200,3 +143,5 @@ def daemon_factory(settings_env: dict[str, str], data_dir: Path,
             d.stop(timeout=30)
         except subprocess.TimeoutExpired:
             d.kill()
+
+__all__ = ["DaemonProcess", "free_port"]

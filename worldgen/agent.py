@@ -90,8 +90,9 @@ class _Handler(socketserver.StreamRequestHandler):
                      trace=traceback.format_exc(limit=5))
                 self._send({"event": protocol.EVENT_ERROR, "message": f"{type(exc).__name__}: {exc}"})
                 return
-            elapsed = time.perf_counter() - started
             files = [_describe(p, out) for p in sorted(out.rglob("*")) if p.is_file()]
+            # The agent's own time: generating the world and describing its files.
+            elapsed = time.perf_counter() - started
             self._send({"event": protocol.EVENT_DONE, "job_id": job_id,
                         "generation_s": elapsed, "files": files, "world": world})
             _log("generated", job_id=job_id, seconds=round(elapsed, 3))

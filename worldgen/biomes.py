@@ -22,6 +22,7 @@ Two implementations live here:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -296,6 +297,7 @@ def biome_at(seed: int | str | WorldOffsets, x: float, z: float,
 _LS_DEN = _wf(0.12) - _wf(0.02)
 _EDGE_NEAR = F32(10490.0)
 _BLOCK_ROWS = 32
+_SEGMENT_GAP = 48  # columns; a gap narrower than this is cheaper to evaluate than to split
 
 
 @dataclass(frozen=True)
@@ -366,6 +368,8 @@ class Lattice:
         self.far_forest = np.zeros(self.shape, dtype=bool)
         self.blocks: list[_Block] = []
         self.max_block_cells = 1
+        self._workspace: _Workspace | None = None
+        self._workspace_lock = threading.Lock()
         chunk = max(block_rows, 256 // block_rows * block_rows)
         for r0 in range(0, rows, chunk):
             r1 = min(rows, r0 + chunk)
@@ -373,6 +377,11 @@ class Lattice:
             for b0 in range(r0, r1, block_rows):
                 b1 = min(r1, b0 + block_rows)
                 self._plan_block(b0, b1, dist[b0 - r0:b1 - r0])
+        # Points that are in the world but need no per-seed work (AshLands, and Ocean exactly
+        # on the 10 500 m edge): their share is the same for every seed.
+        fixed = self.static[self.inworld & ~self.dyn]
+        self.static_inworld_counts = {Biome(int(code)): int(n) for code, n in
+                                      zip(*np.unique(fixed, return_counts=True), strict=True)}
 
     def _classify(self, r0: int, r1: int) -> F32Array:
         """Fill the per-point facts for rows ``[r0, r1)``; returns their ``DUtils.Length``."""
@@ -427,47 +436,81 @@ class Lattice:
 
     def biomes(self, seed_or_offsets: int | str | WorldOffsets) -> npt.NDArray[np.uint16]:
         """The biome of every grid point for one world: shape ``(len(zs), len(xs))``."""
-        return _GridRun(self, resolve_offsets(seed_or_offsets)).run()
+        return self.biomes_and_counts(seed_or_offsets)[0]
+
+    def biomes_and_counts(self, seed_or_offsets: int | str | WorldOffsets
+                          ) -> tuple[npt.NDArray[np.uint16], dict[Biome, int]]:
+        """:meth:`biomes` plus how many in-world points (``inworld``) each biome has.
+
+        The counts come for free from the classification instead of a pass over the result.
+        Thread-safe: a call that finds the shared workspace busy uses a private one.
+        """
+        offsets = resolve_offsets(seed_or_offsets)
+        if not self._workspace_lock.acquire(blocking=False):
+            return _GridRun(self, offsets, _Workspace(self.max_block_cells)).run()
+        try:
+            if self._workspace is None:
+                self._workspace = _Workspace(self.max_block_cells)
+            return _GridRun(self, offsets, self._workspace).run()
+        finally:
+            self._workspace_lock.release()
+
+
+class _Workspace:
+    """Buffers reused from seed to seed: fresh memory costs a page fault per 4 KiB touched."""
+
+    def __init__(self, block_cells: int) -> None:
+        self.scratch = BlockScratch(block_cells)
+        self.f32 = [np.empty(block_cells, dtype=F32) for _ in range(3)]
+        self.f64 = [np.empty(block_cells, dtype=F64) for _ in range(2)]
+        self._tables: dict[int, F32Array] = {}
+
+    def table_buffer(self, slot: int, cols: int, cells: int) -> F32Array:
+        """A buffer for noise field ``slot``: at least 4 table rows per row cell its rows span."""
+        span_cells = min(256, cells + 1)
+        need = 4 * (span_cells + 1) * cols
+        buf = self._tables.get(slot)
+        if buf is None or buf.size < need:
+            buf = np.empty(need, dtype=F32)
+            self._tables[slot] = buf
+        return buf
 
 
 class _GridRun:
     """One seed on one lattice: the per-seed axes, reusable buffers and the block loop."""
 
-    def __init__(self, lat: Lattice, offsets: WorldOffsets) -> None:
+    def __init__(self, lat: Lattice, offsets: WorldOffsets, work: _Workspace) -> None:
         self.lat = lat
         self.offsets = offsets
         xd = lat.xs.astype(F64)
         zd = lat.zs.astype(F64)
         x = xd + (100000.0 + offsets.off0)
         y = zd + (100000.0 + offsets.off1)
-        scales = ((_K002, 0.5), (_K003, 0.5), (_K002, 1.0), (_K003, 1.0), (_K005, 1.0),
-                  (_K01, 1.0))
-        self.octaves = [NoiseTables((x * k * s).astype(F32), (y * k * s).astype(F32))
-                        for k, s in scales]
-        self.channels = [
-            NoiseTables((x * _K002 * 0.25 + cx).astype(F32), (y * _K002 * 0.25 + cy).astype(F32))
-            for cx, cy in ((_CH_X0, _CH_Y0), (_CH_X1, _CH_Y1))
+        fields: list[tuple[F32Array, F32Array]] = [
+            ((x * k * s).astype(F32), (y * k * s).astype(F32))
+            for k, s in ((_K002, 0.5), (_K003, 0.5), (_K002, 1.0), (_K003, 1.0), (_K005, 1.0),
+                         (_K01, 1.0))
         ]
+        fields += [((x * _K002 * 0.25 + cx).astype(F32), (y * _K002 * 0.25 + cy).astype(F32))
+                   for cx, cy in ((_CH_X0, _CH_Y0), (_CH_X1, _CH_Y1))]
+        fields += [(((off + xd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32),
+                    ((off + zd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32))
+                   for off in (offsets.off0, offsets.off4, offsets.off1, offsets.off2)]
+        tables = [NoiseTables(cx, cy, work.table_buffer(i, cx.size, _cell_span(cy)))
+                  for i, (cx, cy) in enumerate(fields)]
+        self.octaves = tables[:6]
+        self.channels = tables[6:8]
+        self.swamp, self.mist, self.plains, self.forest = tables[8:]
+        self._f32 = work.f32
+        self._f64 = work.f64
+        self.scratch = work.scratch
 
-        def mask(off: int) -> NoiseTables:
-            return NoiseTables(
-                ((off + xd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32),
-                ((off + zd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32))
-
-        self.swamp = mask(offsets.off0)
-        self.mist = mask(offsets.off4)
-        self.plains = mask(offsets.off1)
-        self.forest = mask(offsets.off2)
-        n = lat.max_block_cells
-        self._f32 = [np.empty(n, dtype=F32) for _ in range(3)]
-        self._f64 = [np.empty(n, dtype=F64) for _ in range(2)]
-        self.scratch = BlockScratch(n)
-
-    def run(self) -> npt.NDArray[np.uint16]:
+    def run(self) -> tuple[npt.NDArray[np.uint16], dict[Biome, int]]:
         out = self.lat.static.copy()
+        self.counts = dict(self.lat.static_inworld_counts)
         for block in self.lat.blocks:
             self._block(block, out)
-        return out
+        return out, self.counts
 
     def _noise(self, pair: NoiseTables, b: _Block, out: F32Array) -> None:
         perlin_block(pair, b.r0, b.r1, b.c0, b.c1, out, self.scratch)
@@ -534,20 +577,29 @@ class _GridRun:
 
     def _mask_hits(self, pair: NoiseTables, b: _Block, cand: BoolArray,
                    threshold: np.float32) -> BoolArray:
-        """``cand & (mask noise > threshold)``, evaluating the noise only around ``cand``."""
+        """``cand & (mask noise > threshold)``, evaluating the noise only around ``cand``.
+
+        Candidates of a band biome sit in an annulus, so a block through the middle of the map
+        has two groups of candidate columns with the hole between them; each column group
+        (gaps under ``_SEGMENT_GAP`` bridged) gets its own bounding box.
+        """
         hit = np.zeros(cand.shape, dtype=bool)
-        rows = np.flatnonzero(cand.any(axis=1))
-        if rows.size == 0:
-            return hit
         cols = np.flatnonzero(cand.any(axis=0))
-        rr0, rr1 = int(rows[0]), int(rows[-1]) + 1
-        cc0, cc1 = int(cols[0]), int(cols[-1]) + 1
-        shape = (rr1 - rr0, cc1 - cc0)
-        p = self._f32[0][: shape[0] * shape[1]].reshape(shape)
-        perlin_block(pair, b.r0 + rr0, b.r0 + rr1, b.c0 + cc0, b.c0 + cc1, p, self.scratch)
-        sub = hit[rr0:rr1, cc0:cc1]
-        np.greater(p, threshold, out=sub)
-        sub &= cand[rr0:rr1, cc0:cc1]
+        if cols.size == 0:
+            return hit
+        cut = np.flatnonzero(np.diff(cols) > _SEGMENT_GAP)
+        starts = [int(cols[0]), *(int(cols[i + 1]) for i in cut)]
+        stops = [*(int(cols[i]) + 1 for i in cut), int(cols[-1]) + 1]
+        for cc0, cc1 in zip(starts, stops, strict=True):
+            rows = np.flatnonzero(cand[:, cc0:cc1].any(axis=1))
+            rr0, rr1 = int(rows[0]), int(rows[-1]) + 1
+            shape = (rr1 - rr0, cc1 - cc0)
+            p = self._f32[0][: shape[0] * shape[1]].reshape(shape)
+            perlin_block(pair, b.r0 + rr0, b.r0 + rr1, b.c0 + cc0, b.c0 + cc1, p,
+                         self.scratch)
+            sub = hit[rr0:rr1, cc0:cc1]
+            np.greater(p, threshold, out=sub)
+            sub &= cand[rr0:rr1, cc0:cc1]
         return hit
 
     def _block(self, b: _Block, out: npt.NDArray[np.uint16]) -> None:
@@ -581,6 +633,13 @@ class _GridRun:
                             (mist, Biome.MISTLANDS), (plains, Biome.PLAINS),
                             (forest, Biome.BLACK_FOREST), (und, Biome.MEADOWS)):
             np.copyto(res, np.uint16(biome), where=mask)
+            self.counts[biome] = self.counts.get(biome, 0) + int(np.count_nonzero(mask))
+
+
+def _cell_span(coords: F32Array) -> int:
+    """How many noise cells the coordinates can touch (an upper bound, for buffer sizing)."""
+    a = np.abs(coords)
+    return int(np.ceil(float(a.max()) - float(a.min()))) + 2 if a.size else 1
 
 
 _LATTICES: dict[tuple[bytes, bytes, int], Lattice] = {}

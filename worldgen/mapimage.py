@@ -57,7 +57,7 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 
 
 def encode_png(biomes: npt.NDArray[np.uint16], inworld: npt.NDArray[np.bool_] | None = None,
-               level: int = 6) -> bytes:
+               level: int = 3) -> bytes:
     """PNG bytes for a biome grid (row 0 = south); pixels where ``inworld`` is False are clear."""
     grid = np.asarray(biomes)
     if grid.ndim != 2:

@@ -168,7 +168,9 @@ class NoiseTables:
 
     __slots__ = ("cols", "far_row", "near_row", "rows", "table")
 
-    def __init__(self, col_coords: npt.ArrayLike, row_coords: npt.ArrayLike) -> None:
+    def __init__(self, col_coords: npt.ArrayLike, row_coords: npt.ArrayLike,
+                 buffer: F32Array | None = None) -> None:
+        """``buffer``, if large enough, is used for the table (saves page faults per seed)."""
         self.cols = PerlinAxis(col_coords)
         self.rows = PerlinAxis(row_coords)
         cells = self.rows.cells
@@ -179,7 +181,12 @@ class NoiseTables:
         col_index = col_index.astype(np.intp).ravel()
         a = PERM[ux][None, :] + ext[:, None]
         b = PERM[ux + 1][None, :] + ext[:, None]
-        table = np.empty((4, ext.size, col_index.size), dtype=np.float32)
+        shape = (4, ext.size, col_index.size)
+        need = shape[0] * shape[1] * shape[2]
+        if buffer is not None and buffer.size >= need:
+            table = buffer[:need].reshape(shape)
+        else:
+            table = np.empty(shape, dtype=np.float32)
         for k, (h, fx) in enumerate(((PERM[PERM[a]], self.cols.f),
                                      (PERM[PERM[b]], self.cols.f1))):
             np.multiply(GRAD_X[h][:, col_index], fx, out=table[2 * k])  # a

@@ -30,7 +30,10 @@ def _lattice(n: int) -> npt.NDArray[np.float32]:
 def full_grid() -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.bool_]]:
     coords = _lattice(2048)
     lat = lattice_for(coords, coords, 2)
-    return lat.biomes(SEED), lat.inworld
+    grid, counts = lat.biomes_and_counts(SEED)
+    expected = np.bincount(grid[lat.inworld], minlength=513)
+    assert counts == {Biome(int(c)): int(expected[c]) for c in np.flatnonzero(expected)}
+    return grid, lat.inworld
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worldgen.perlin import ColumnHashes, PerlinAxis, RowScratch, perlin_noise, perlin_rows
+from worldgen.perlin import BlockScratch, NoiseTables, perlin_block, perlin_noise
 
 pytestmark = pytest.mark.unit
 
@@ -67,15 +67,22 @@ def test_tensor_rows_match_points() -> None:
     xs = np.concatenate([xs, np.linspace(250, 262, 40, dtype=np.float32)])
     ys = np.concatenate([np.sort(rng.uniform(-3.0, 9.0, 57)),
                          rng.uniform(0, 300, 9)]).astype(np.float32)
-    cols = ColumnHashes(PerlinAxis(xs))
-    rows = PerlinAxis(ys)
+    field = NoiseTables(xs, ys)
     out = np.empty((ys.size, xs.size), dtype=np.float32)
-    perlin_rows(cols, rows, 0, ys.size, 0, xs.size, out, RowScratch(out.size))
+    perlin_block(field, 0, ys.size, 0, xs.size, out, BlockScratch(out.size))
     ref = perlin_noise(xs[None, :], ys[:, None])
     assert np.array_equal(out.view(np.uint32), ref.view(np.uint32))
     part = np.empty((20, 100), dtype=np.float32)
-    perlin_rows(cols, rows, 30, 50, 200, 300, part, RowScratch(part.size))
+    perlin_block(field, 30, 50, 200, 300, part, BlockScratch(part.size))
     assert np.array_equal(part, ref[30:50, 200:300])
+
+
+def test_tensor_rows_across_the_255_wrap() -> None:
+    ys = np.linspace(250.0, 262.0, 97, dtype=np.float32)  # row cells 250..255, 0..5
+    xs = np.linspace(-3.0, 3.0, 50, dtype=np.float32)
+    out = np.empty((ys.size, xs.size), dtype=np.float32)
+    perlin_block(NoiseTables(xs, ys), 0, ys.size, 0, xs.size, out, BlockScratch(out.size))
+    assert np.array_equal(out, perlin_noise(xs[None, :], ys[:, None]))
 
 
 def test_noise_is_even_and_normalised() -> None:
