@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +28,11 @@ class HttpMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children, looked up once per label set: `labels()` validates, converts
+        # and locks on every call, a measurable share of a cached answer. Same label sets as
+        # the metrics themselves, so no new growth.
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,12 +50,19 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            path = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            self.metrics.http_requests.labels(method, path, str(status)).inc()
-            self.metrics.http_duration.labels(method, path).observe(
-                time.perf_counter() - started)
+            count = self._counts.get((method, path, status))
+            if count is None:
+                count = self._counts[method, path, status] = self.metrics.http_requests.labels(
+                    method, path, str(status))
+            count.inc()
+            duration = self._durations.get((method, path))
+            if duration is None:
+                duration = self._durations[method, path] = self.metrics.http_duration.labels(
+                    method, path)
+            duration.observe(elapsed)
 
 
 def create_app(settings: Settings, role: Role = "all") -> FastAPI:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from api.auth import require_admin
 from api.errors import ApiError
 from api.models import ContainerOut, ErrorOut, JobOut, PoolOut, PoolPatch, WorldRequest
 from pool.daemon import policy_from_hash
+from pool.jobs import Job
 from pool.policy import PoolPolicy
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
@@ -31,6 +33,40 @@ def _check_job_id(job_id: str) -> str:
     return job_id
 
 
+# JSONResponse's encoding (starlette.responses.JSONResponse.render), kept byte for byte.
+_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
+                                separators=(",", ":")).encode
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)  # as a pydantic `float | None` field
+
+
+def _job_json(job: Job, cached: bool) -> bytes:
+    """`JobOut.of(job, cached=cached).model_dump(mode="json")` as JSONResponse encodes it, without
+    building and validating the model: the hot path of POST /v1/worlds (same keys, order, values).
+    """
+    queued = _float(job.queued_at)
+    started = _float(job.started_at)
+    finished = _float(job.finished_at)
+    return _encode_json({
+        "job_id": job.id, "status": job.status.value, "seed": job.seed,
+        "seed_hash": job.seed_hash, "generator": job.generator, "options": job.options,
+        "launch_type": job.launch_type if job.launch_type in ("warm", "cold") else None,
+        "attempts": job.attempts, "progress": float(job.progress), "message": job.message,
+        "queued_at": queued, "started_at": started, "finished_at": finished,
+        "queue_wait_s": round(started - queued, 4)
+        if queued is not None and started is not None else None,
+        "generation_s": _float(job.generation_s),
+        "duration_s": round(finished - queued, 4)
+        if queued is not None and finished is not None else None,
+        "artifacts": [{"name": a.name, "size": int(a.size), "sha256": a.sha256,
+                       "content_type": a.content_type,
+                       "url": f"/v1/jobs/{job.id}/artifacts/{a.name}"} for a in job.artifacts],
+        "error": job.error, "cached": cached,
+    }).encode("utf-8")
+
+
 @router.post("/v1/worlds", status_code=202, response_model=JobOut, responses=ERRORS,
              summary="Generate the world for a seed (or get it from the cache)")
 async def submit_world(body: WorldRequest, request: Request) -> Any:
@@ -38,12 +74,12 @@ async def submit_world(body: WorldRequest, request: Request) -> Any:
     options = body.options(state.settings.map_resolution)
     submission = await state.store.submit(body.seed, seed_from_text(body.seed),
                                           GENERATOR_VERSION, options)
-    metrics = state.metrics
     job = submission.job
+    # The body is JSONResponse(JobOut.of(job, ...).model_dump(mode="json")), built directly.
     if not submission.created and job.finished:
-        metrics.jobs_total.labels("cached").inc()
-        return JSONResponse(JobOut.of(job, cached=True).model_dump(mode="json"), status_code=200)
-    return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
+        state.metrics.jobs_total.labels("cached").inc()
+        return Response(_job_json(job, True), status_code=200, media_type="application/json")
+    return Response(_job_json(job, False), status_code=202, media_type="application/json")
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS,

@@ -18,6 +18,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pool.states import FailurePhase, LaunchType, RecycleReason
+
 # Warm handoffs are sub-millisecond; cold ones pay a boot of seconds to minutes.
 ACQUIRE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
                    0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
@@ -28,6 +30,8 @@ QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 
 POOL_STATES = ("booting", "warm", "busy", "retiring")
+JOB_STATUSES = ("succeeded", "failed", "cached", "rejected", "retried")
+BOOT_OUTCOMES = ("ready", "failed", "timeout")
 
 
 class PoolSnapshot(Protocol):
@@ -108,6 +112,26 @@ class Metrics:
                                        buckets=HTTP_BUCKETS, registry=r)
         self.pool_collector = PoolCollector()
         r.register(self.pool_collector)
+        # Export every known label value at 0 from the start: rate() and increase() cannot see
+        # the first increment of a series that appears already at 1.
+        for status in JOB_STATUSES:
+            self.jobs_total.labels(status)
+        for launch_type in LaunchType:
+            self.job_duration.labels(launch_type.value)
+        self.http_requests.labels("POST", "/v1/worlds", "429")
+
+    def init_template(self, template: str) -> None:
+        """Create a template's series at 0, for the same reason."""
+        for launch_type in LaunchType:
+            self.acquire_total.labels(template, launch_type.value)
+            self.acquire_duration.labels(template, launch_type.value)
+        for outcome in BOOT_OUTCOMES:
+            self.boot_duration.labels(template, outcome)
+        for reason in RecycleReason:
+            self.recycled_total.labels(template, reason.value)
+        for phase in FailurePhase:
+            self.container_failures.labels(template, phase.value)
+        self.generation_duration.labels(template)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -91,6 +91,7 @@ class WarmPool:
         self.template = settings.template
         self.instance = settings.instance_id
         self.policy = settings.pool_policy()
+        metrics.init_template(self.template)
         self.autoscaled: tuple[int, str] | None = None
         self.containers: dict[str, Container] = {}
         self._alive_daemons = alive_daemons

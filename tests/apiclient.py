@@ -16,8 +16,9 @@ def submit(url: str, seed: str, **options: Any) -> httpx.Response:
 def wait_job(url: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        job: dict[str, Any] = httpx.get(f"{url}/v1/jobs/{job_id}", params={"wait": 2},
-                                        timeout=10).json()
+        r = httpx.get(f"{url}/v1/jobs/{job_id}", params={"wait": 2}, timeout=10)
+        assert r.status_code == 200, f"GET job {job_id}: {r.status_code} {r.text}"
+        job: dict[str, Any] = r.json()
         if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
             return job
 

@@ -104,6 +104,21 @@ def version_constants(worldgen_version: int) -> VersionConstants:
     )
 
 
+MAX_COORDINATE = 1.0e7  # metres; far beyond the world, well inside the noise's int32 range
+
+
+def checked_coords(values: npt.ArrayLike, name: str) -> F32Array:
+    """Coordinates as float32, refusing what the game never sees (NaN, inf, absurd sizes).
+
+    ``Mathf.PerlinNoise`` of NaN is unknowable (native code) and huge values overflow its
+    int32 lattice index, so such input is an error rather than a silent guess.
+    """
+    arr = np.asarray(values, dtype=F32)
+    if arr.size and not (np.isfinite(arr).all() and float(np.abs(arr).max()) <= MAX_COORDINATE):
+        raise ValueError(f"{name} must be finite and within +-{MAX_COORDINATE:g} m")
+    return arr
+
+
 def resolve_offsets(seed_or_offsets: int | str | WorldOffsets) -> WorldOffsets:
     """Accept an int seed, a seed text or ready offsets."""
     if isinstance(seed_or_offsets, WorldOffsets):
@@ -248,7 +263,7 @@ def biome_points(seed_or_offsets: int | str | WorldOffsets, xs: npt.ArrayLike,
     """``GetBiome(x, z)`` at points (``xs``/``zs`` broadcast together), the plain way."""
     offsets = resolve_offsets(seed_or_offsets)
     consts = version_constants(worldgen_version)
-    bx, by = np.broadcast_arrays(np.asarray(xs, dtype=F32), np.asarray(zs, dtype=F32))
+    bx, by = np.broadcast_arrays(checked_coords(xs, "xs"), checked_coords(zs, "zs"))
     shape = bx.shape
     wx = np.ascontiguousarray(bx).ravel()
     wy = np.ascontiguousarray(by).ravel()
@@ -296,7 +311,7 @@ def biome_at(seed: int | str | WorldOffsets, x: float, z: float,
 
 _LS_DEN = _wf(0.12) - _wf(0.02)
 _EDGE_NEAR = F32(10490.0)
-_BLOCK_ROWS = 32
+_BLOCK_ROWS = 64
 _SEGMENT_GAP = 48  # columns; a gap narrower than this is cheaper to evaluate than to split
 
 
@@ -321,24 +336,15 @@ class _Block:
     ss_val: F32Array
 
 
-def _wobble_where_needed(wx: F32Array, wy: F32Array, need: BoolArray) -> tuple[F32Array, F64Array]:
-    """``WorldAngle * 100`` as float and as double, computed only where ``need`` is set (0 else).
-
-    Every wobbled test compares against ``radius + A`` with ``|A| <= 100``, so outside a 200 m
-    ring around each radius the answer does not depend on ``A`` and 0 gives it just as well.
-    """
-    a32 = np.zeros(wx.shape, dtype=F32)
-    a64 = np.zeros(wx.shape, dtype=F64)
-    idx = np.flatnonzero(need)
-    if idx.size:
-        wa = world_angle(wx.ravel()[idx], wy.ravel()[idx]).astype(F64) * 100.0
-        a64.ravel()[idx] = wa
-        a32.ravel()[idx] = wa.astype(F32)
-    return a32, a64
+def _sqrt_to_f32(sum_of_squares: F64Array) -> F32Array:
+    """``(float)Math.Sqrt(double)`` in place on a scratch double array."""
+    np.sqrt(sum_of_squares, out=sum_of_squares)
+    return sum_of_squares.astype(F32)
 
 
-def _near(d: F32Array | F64Array, radius: float) -> BoolArray:
-    out: BoolArray = (d >= radius - 100.0) & (d <= radius + 100.0)
+def _near(d: F32Array, radius: float) -> BoolArray:
+    """Points within 100 m of ``radius``: only there can a wobbled band test depend on ``A``."""
+    out: BoolArray = (d >= F32(radius - 100.0)) & (d <= F32(radius + 100.0))
     return out
 
 
@@ -384,32 +390,61 @@ class Lattice:
                                       zip(*np.unique(fixed, return_counts=True), strict=True)}
 
     def _classify(self, r0: int, r1: int) -> F32Array:
-        """Fill the per-point facts for rows ``[r0, r1)``; returns their ``DUtils.Length``."""
-        wx = np.broadcast_to(self.xs, (r1 - r0, self.xs.size))
-        wy = np.ascontiguousarray(np.broadcast_to(self.zs[r0:r1, None], wx.shape))
-        wx = np.ascontiguousarray(wx)
-        dist = length(wx, wy)
-        ash_len = length(wx, (wy.astype(F64) - 4000.0).astype(F32)).astype(F64)
-        dn_y = (wy.astype(F64) + 4000.0).astype(F32)
-        dn_mag = np.sqrt((wx * wx + dn_y * dn_y).astype(F64)).astype(F32)
+        """Fill the per-point facts for rows ``[r0, r1)``; returns their ``DUtils.Length``.
+
+        Distances are separable (a column term plus a row term), so they are formed by one
+        broadcast add per measure. Every wobbled test compares against ``radius + A`` with
+        ``|A| <= 100``: it is first evaluated with ``A = 0``, which is right everywhere except
+        within 100 m of the radius, and the few points there are then redone exactly.
+        """
+        x32 = self.xs
+        y32 = self.zs[r0:r1]
+        x64 = x32.astype(F64)
+        y64 = y32.astype(F64)
+        xx = x64 * x64
+        # DUtils.Length(x, y): squares and sum in double.
+        dist = _sqrt_to_f32((y64 * y64)[:, None] + xx)
+        # IsAshlands: DUtils.Length(x, (float)(y - 4000)), compared in double.
+        ay = (y64 - 4000.0).astype(F32).astype(F64)
+        ash_len = _sqrt_to_f32((ay * ay)[:, None] + xx)
+        # IsDeepnorth: Vector2(x, (float)(y + 4000)).magnitude, float squares and sum.
+        dy = (y64 + 4000.0).astype(F32)
+        dn_mag = _sqrt_to_f32(((dy * dy)[:, None] + x32 * x32).astype(F64))
+        c = self.consts
+        ash = ash_len > F32(12000.0)
+        deep_north = dn_mag > F32(12000.0)
+        mist_lo = dist > F32(6000.0)
+        plains_lo = dist > F32(3000.0)
+        forest_lo = dist > F32(600.0)
+        far = dist > F32(5000.0)
         need = _near(ash_len, 12000.0) | _near(dn_mag, 12000.0)
         for radius in (600.0, 3000.0, 5000.0, 6000.0):
             need |= _near(dist, radius)
-        a32, a64 = _wobble_where_needed(wx, wy, need)
-        ash = ash_len > 12000.0 + a64
+        idx = np.flatnonzero(need)
+        if idx.size:
+            rows, cols = np.divmod(idx, x32.size)
+            a64 = world_angle(x32[cols], y32[rows]).astype(F64) * 100.0
+            a32 = a64.astype(F32)
+            d = dist.ravel()[idx]
+            ash.ravel()[idx] = ash_len.ravel()[idx].astype(F64) > 12000.0 + a64
+            deep_north.ravel()[idx] = dn_mag.ravel()[idx] > band_limit(12000.0, a32)
+            mist_lo.ravel()[idx] = d > band_limit(6000.0, a32)
+            plains_lo.ravel()[idx] = d > band_limit(3000.0, a32)
+            forest_lo.ravel()[idx] = d > band_limit(600.0, a32)
+            far.ravel()[idx] = d > band_limit(5000.0, a32)
         outside = dist >= F32(EDGE_RADIUS)  # base height is exactly -2 there: Ocean
         sl = slice(r0, r1)
         self.inworld[sl] = dist <= F32(EDGE_RADIUS)
-        self.static[sl] = np.where(ash, np.uint16(Biome.ASHLANDS),
-                                   np.where(outside, np.uint16(Biome.OCEAN), np.uint16(0)))
-        self.dyn[sl] = ~ash & ~outside
-        self.deep_north[sl] = dn_mag > (12000.0 + a32.astype(F64)).astype(F32)
-        c = self.consts
+        static = self.static[sl]
+        static[outside] = Biome.OCEAN
+        static[ash] = Biome.ASHLANDS
+        self.dyn[sl] = ~(ash | outside)
+        self.deep_north[sl] = deep_north
         self.swamp_band[sl] = (dist > F32(2000.0)) & (dist < F32(c.max_marsh_distance))
-        self.mist_band[sl] = (dist > band_limit(6000.0, a32)) & (dist < F32(10000.0))
-        self.plains_band[sl] = (dist > band_limit(3000.0, a32)) & (dist < F32(8000.0))
-        self.forest_band[sl] = (dist > band_limit(600.0, a32)) & (dist < F32(6000.0))
-        self.far_forest[sl] = dist > band_limit(5000.0, a32)
+        self.mist_band[sl] = mist_lo & (dist < F32(10000.0))
+        self.plains_band[sl] = plains_lo & (dist < F32(8000.0))
+        self.forest_band[sl] = forest_lo & (dist < F32(6000.0))
+        self.far_forest[sl] = far
         return dist
 
     def _plan_block(self, r0: int, r1: int, dist: F32Array) -> None:
@@ -648,8 +683,8 @@ _MAX_CACHED_LATTICES = 3  # ~45 MB each at 2048 x 2048
 
 def lattice_for(xs: npt.ArrayLike, zs: npt.ArrayLike, worldgen_version: int = 2) -> Lattice:
     """The cached :class:`Lattice` of a grid (built on first use; least recently used dropped)."""
-    x = np.ascontiguousarray(np.asarray(xs, dtype=F32).ravel())
-    z = np.ascontiguousarray(np.asarray(zs, dtype=F32).ravel())
+    x = np.ascontiguousarray(checked_coords(xs, "xs").ravel())
+    z = np.ascontiguousarray(checked_coords(zs, "zs").ravel())
     version = _version_key(worldgen_version)
     key = (x.tobytes(), z.tobytes(), version)
     lat = _LATTICES.pop(key, None)

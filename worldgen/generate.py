@@ -101,10 +101,14 @@ def world_uid(name: str, seed: int) -> int:
 
 
 def warm_up(resolution: int = 2048) -> None:
-    """Precompute the lattice (and its seed-independent biome facts) for ``resolution``."""
+    """Precompute the lattice (and its seed-independent biome facts) for ``resolution``.
+
+    One throw-away world (seed 0, the menu world's) is also generated, so that the reusable
+    buffers exist and numpy's code paths are loaded before the first real request.
+    """
     _check_resolution(resolution)
     coords = lattice_coords(resolution)
-    lattice_for(coords, coords, 2)
+    lattice_for(coords, coords, 2).biomes_and_counts(0)
 
 
 def _check_resolution(resolution: int) -> None:

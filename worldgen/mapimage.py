@@ -38,17 +38,29 @@ UNKNOWN_COLOUR = (0xFF, 0x00, 0xFF)  # Biome.NONE or anything unexpected: loud m
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _palette() -> tuple[list[tuple[int, int, int]], npt.NDArray[np.uint8]]:
-    """Palette colours (index 0 transparent) and a lookup from biome code to index."""
-    colours = [(0, 0, 0), UNKNOWN_COLOUR]
-    lut = np.ones(1 << 16, dtype=np.uint8)  # every code maps to "unknown" unless listed
+def _palette_key(codes: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint16]:
+    """Biome code -> palette index without a table lookup (a gather over 4 M points is slow).
+
+    Codes below 256 (Meadows ... Deep North: 1, 2, 4, ..., 64) are their own index; Ocean (256)
+    and Mistlands (512) become 3 and 6, which no other biome uses: ``code - 253 * (code >> 8)``.
+    """
+    key = codes >> 8
+    key *= 253
+    np.subtract(codes, key, out=key)
+    return key
+
+
+def _palette() -> bytes:
+    """256 palette entries: biome colours at their keys, magenta anywhere unexpected."""
+    colours = [UNKNOWN_COLOUR] * 256
+    colours[0] = (0, 0, 0)  # transparent: outside the world
     for biome, rgb in BIOME_COLOURS.items():
-        lut[int(biome)] = len(colours)
-        colours.append(rgb)
-    return colours, lut
+        key = int(_palette_key(np.array([int(biome)], dtype=np.uint16))[0])
+        colours[key] = rgb
+    return b"".join(bytes(rgb) for rgb in colours)
 
 
-_COLOURS, _LUT = _palette()
+_PLTE = _palette()
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -63,14 +75,17 @@ def encode_png(biomes: npt.NDArray[np.uint16], inworld: npt.NDArray[np.bool_] | 
     if grid.ndim != 2:
         raise ValueError("biomes must be a 2-D grid")
     height, width = grid.shape
-    index = _LUT[grid]
-    if inworld is not None:
-        index[~np.asarray(inworld, dtype=bool)] = 0
     raw = np.empty((height, width + 1), dtype=np.uint8)
     raw[:, 0] = 0  # filter type None on every scanline
-    raw[:, 1:] = index[::-1]
+    pixels = raw[:, 1:]
+    np.copyto(pixels, _palette_key(grid.astype(np.uint16, copy=False))[::-1], casting="unsafe")
+    if inworld is not None:
+        inside = np.ascontiguousarray(inworld, dtype=bool)
+        if inside.shape != grid.shape:
+            raise ValueError("inworld must have the shape of biomes")
+        pixels *= inside.view(np.uint8)[::-1]
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
-    plte = b"".join(bytes(rgb) for rgb in _COLOURS)
+    plte = _PLTE
     trns = b"\x00"  # only entry 0 is transparent; missing entries default to opaque
     return b"".join((
         _PNG_SIGNATURE,

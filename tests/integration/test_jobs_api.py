@@ -53,7 +53,9 @@ def test_same_seed_at_once_shares_one_generation_then_is_cached(
         answers = list(ex.map(lambda _: submit(d.url, "twice"), range(4)))
     ids = {a.json()["job_id"] for a in answers}
     assert len(ids) == 1
-    assert all(a.status_code == 202 for a in answers)
+    # The first is accepted; the others join it (202) or, if it already finished, hit the cache.
+    assert answers[0].status_code in (200, 202)
+    assert all(a.status_code in (200, 202) for a in answers)
     done = wait_job(d.url, ids.pop())
     assert done["status"] == "succeeded" and done["attempts"] == 1
     again = submit(d.url, "twice")
@@ -62,7 +64,8 @@ def test_same_seed_at_once_shares_one_generation_then_is_cached(
     assert again.json()["job_id"] == done["job_id"]
     assert again.json()["cached"] is True
     metrics = httpx.get(f"{d.url}/metrics").text
-    assert 'vwe_jobs_total{status="cached"} 1.0' in metrics
+    cached_before = sum(a.status_code == 200 for a in answers)
+    assert f'vwe_jobs_total{{status="cached"}} {1.0 + cached_before}' in metrics
     assert 'vwe_jobs_total{status="succeeded"} 1.0' in metrics
 
 

@@ -203,9 +203,9 @@ def fail_boots_until_alert(d: DaemonProcess, prom: PrometheusProcess,
         assert time.monotonic() < deadline, (
             f"VweBootFailuresRepeated did not fire after {len(killed)} boot kills")
         for c in pool_state(d.url)["containers"]:
-            if c["state"] == "booting" and c["name"] not in killed:
-                if kill(docker_client, c["name"]):
-                    killed.add(c["name"])
+            if (c["state"] == "booting" and c["name"] not in killed
+                    and kill(docker_client, c["name"])):
+                killed.add(c["name"])
         time.sleep(0.05)
     return len(killed)
 
@@ -220,7 +220,7 @@ def kill_mid_job(d: DaemonProcess, docker_client: docker.DockerClient,
         if get_job(d.url, job_id)["status"] != "running":
             return None
         name = redis_client.hget(key, "container")
-        return name.decode() if name else None
+        return name.decode() if isinstance(name, bytes) else name
 
     victim = eventually(running_in, timeout=30, interval=0.02)
     assert kill(docker_client, victim)

@@ -131,3 +131,21 @@ def test_near_spawn_has_no_mountains(full_grid: tuple[np.ndarray, np.ndarray]) -
     coords = _lattice(2048).astype(np.float64)
     dist = np.hypot(coords[None, :], coords[:, None])
     assert not (grid[dist < 600] == Biome.MOUNTAIN).any()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 2e7])
+def test_rejects_coordinates_the_game_never_sees(bad: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        biome_grid(SEED, [0.0, bad], [0.0])
+    with pytest.raises(ValueError, match="finite"):
+        biome_points(SEED, [bad], [0.0])
+
+
+def test_tiny_and_far_grids() -> None:
+    assert biome_grid(SEED, [0.0], [0.0]).tolist() == [[Biome.MEADOWS]]
+    assert biome_grid(SEED, np.zeros(0), [0.0]).shape == (1, 0)
+    # IsAshlands is "outside 12 000 m + wobble of (0, 4000)": all far points, in any direction.
+    far = biome_grid(SEED, [-9e6, 0.0, 9e6], [-9e6, 9e6])
+    assert far.tolist() == [[Biome.ASHLANDS] * 3] * 2
+    # Just past the edge in the north (inside that circle) the base height is -2: Ocean.
+    assert biome_grid(SEED, [0.0], [10600.0]).tolist() == [[Biome.OCEAN]]

@@ -55,3 +55,15 @@ def test_png_structure_orientation_and_transparency() -> None:
 def test_rejects_non_grid() -> None:
     with pytest.raises(ValueError, match="2-D"):
         encode_png(np.zeros(5, dtype=np.uint16))
+
+
+def test_every_biome_gets_its_colour() -> None:
+    biomes = [b for b in Biome if b is not Biome.NONE]
+    grid = np.array([biomes], dtype=np.uint16)
+    chunks = dict(_chunks(encode_png(grid)))
+    palette = chunks[b"PLTE"]
+    row = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8)[1:]
+    got = [tuple(palette[3 * int(i):3 * int(i) + 3]) for i in row]
+    assert got == [BIOME_COLOURS[b] for b in biomes]
+    assert len(set(got)) == len(biomes)  # all distinguishable
+    assert 0 not in row.tolist()  # nothing transparent without an inworld mask
