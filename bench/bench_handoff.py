@@ -15,7 +15,6 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +52,7 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
     pool = WarmPool(settings, runtime, Metrics())
     await pool.start()
     while pool.state_counts().get("warm", 0) < 2:
-        await asyncio.sleep(0.05)
+        await pool.wait_changed(timeout=1.0)
     handoffs: list[float] = []
     try:
         for i in range(jobs):
@@ -71,12 +70,13 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
             pool.release(lease.container, healthy=True)
             await redis.xack(store.stream, "daemons", claim.entry_id)
             while pool.state_counts().get("warm", 0) < 2:  # measure warm handoffs only
-                await asyncio.sleep(0.005)
+                await pool.wait_changed(timeout=1.0)
         warm = next(c for c in pool.containers.values() if c.state == "warm")
         execs = []
         for _ in range(exec_runs):
             t = time.perf_counter()
-            subprocess.run(["docker", "exec", warm.id, "true"], check=True)
+            proc = await asyncio.create_subprocess_exec("docker", "exec", warm.id, "true")
+            assert await proc.wait() == 0
             execs.append(time.perf_counter() - t)
         colds = []
         spec = pool._spec(warm)

@@ -539,6 +539,7 @@ class _GridRun:
         self._f32 = work.f32
         self._f64 = work.f64
         self.scratch = work.scratch
+        self.counts: dict[Biome, int] = {}
 
     def run(self) -> tuple[npt.NDArray[np.uint16], dict[Biome, int]]:
         out = self.lat.static.copy()

@@ -44,7 +44,7 @@ def _palette_key(codes: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint16]:
     Codes below 256 (Meadows ... Deep North: 1, 2, 4, ..., 64) are their own index; Ocean (256)
     and Mistlands (512) become 3 and 6, which no other biome uses: ``code - 253 * (code >> 8)``.
     """
-    key = codes >> 8
+    key = (codes >> 8).astype(np.uint16, copy=False)
     key *= 253
     np.subtract(codes, key, out=key)
     return key
