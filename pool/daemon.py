@@ -14,9 +14,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pool.autoscale import autoscale_target
 from pool.dispatcher import REDIS_ERRORS, Dispatcher

@@ -88,7 +88,8 @@ class _Handler(socketserver.StreamRequestHandler):
             except Exception as exc:
                 _log("generation_failed", job_id=job_id, error=repr(exc),
                      trace=traceback.format_exc(limit=5))
-                self._send({"event": protocol.EVENT_ERROR, "message": f"{type(exc).__name__}: {exc}"})
+                self._send({"event": protocol.EVENT_ERROR,
+                            "message": f"{type(exc).__name__}: {exc}"})
                 return
             files = [_describe(p, out) for p in sorted(out.rglob("*")) if p.is_file()]
             # The agent's own time: generating the world and describing its files.
