@@ -323,7 +323,7 @@ def main() -> int:
         f"{verdict[ok_p50]}",
         f"- same launch type job by job: {same_launch}/{len(jobs)}; boots real "
         f"{boots:.0f}, simulated {sim.boots}; warm requests' client overhead over generation "
-        (f"p50 {pct(overhead, 50) * 1e3:.1f} ms ({len(overhead)} warm)" if overhead
+        + (f"p50 {pct(overhead, 50) * 1e3:.1f} ms ({len(overhead)} warm)" if overhead
            else "n/a (no warm request)"),
     ])
     print(body)

@@ -37,7 +37,7 @@ from worldgen.unity_random import UnityRandom, world_offsets
 
 MAP_SIZE_M = 24576.0  # the minimap's extent: 2048 px * 12 m
 MIN_RESOLUTION = 16
-MAX_RESOLUTION = 8192
+MAX_RESOLUTION = 4096  # 16.7 M points; the lattice alone is then ~180 MB
 MAX_SEED_LENGTH = 10  # the seed box's characterLimit (UTF-16 code units)
 MAX_NAME_LENGTH = 64
 WORLDGEN_VERSIONS = (0, 1, 2)

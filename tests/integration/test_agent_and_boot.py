@@ -1,0 +1,86 @@
+"""The pool in-process against the real engine: the agent protocol, and failing boots."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pool.exceptions import GenerationFailed
+from pool.metrics import Metrics
+from pool.pool import WarmPool
+from pool.runtime import DockerRuntime
+from pool.states import LaunchType
+
+pytestmark = pytest.mark.integration
+
+
+async def started_pool(settings: Any) -> WarmPool:
+    pool = WarmPool(settings, DockerRuntime(settings), Metrics())
+    await pool.start()
+    return pool
+
+
+async def test_generator_error_is_a_failed_job_not_a_hang(
+    make_settings: Callable[..., Any],
+) -> None:
+    pool = await started_pool(make_settings(pool_size=1))
+    try:
+        lease = await asyncio.wait_for(pool.acquire(), 30)
+        handoff = await lease.container.agent.handoff("ab" * 16, "x" * 11, {}, 5.0)
+        with pytest.raises(GenerationFailed, match="seed"):
+            await handoff.result(timeout=10)
+        # The agent survives its generator's error and still answers.
+        assert await lease.container.agent.ping() is not None
+        pool.release(lease.container, healthy=True)
+    finally:
+        await pool.drain(timeout=1)
+        await pool.runtime.close()
+
+
+async def test_agent_refuses_bad_requests_and_concurrent_jobs(
+    make_settings: Callable[..., Any],
+) -> None:
+    pool = await started_pool(make_settings(pool_size=1, map_resolution=4096))
+    try:
+        lease = await asyncio.wait_for(pool.acquire(), 60)
+        assert lease.launch_type in (LaunchType.WARM, LaunchType.COLD)
+        agent = lease.container.agent
+        with pytest.raises(Exception, match="bad job_id"):
+            await agent.handoff("../../etc", "abc", {}, 5.0)
+        first = await agent.handoff("cd" * 16, "abc", {}, 5.0)
+        with pytest.raises(Exception, match="busy"):
+            await agent.handoff("ef" * 16, "abc", {}, 5.0)
+        done = await first.result(timeout=60)
+        assert done["event"] == "done" and done["world"]["seed"] == 1099313834
+        names = {f["name"] for f in done["files"]}
+        assert {"biomes.npy", "biomes.png", "world.json"} <= names
+        pool.release(lease.container, healthy=True)
+    finally:
+        await pool.drain(timeout=1)
+        await pool.runtime.close()
+
+
+async def test_a_broken_image_backs_off_instead_of_spinning(
+    make_settings: Callable[..., Any],
+) -> None:
+    # The base image has no agent: every container exits at once.
+    settings = make_settings(pool_size=2, worker_image="vwe-base:bookworm", boot_backoff_s=1,
+                             boot_backoff_max_s=8, boot_timeout_s=10)
+    pool = await started_pool(settings)
+    try:
+        await asyncio.sleep(8)
+        failures = pool.metrics.container_failures.labels("default", "boot")._value.get()
+        boots = sum(s.value for s in pool.metrics.boot_duration.collect()[0].samples
+                    if s.name.endswith("_count") and s.labels["outcome"] == "failed")
+        # Without back-off this would be dozens; with 1, 2, 4 s it is a handful.
+        assert 2 <= failures <= 8, failures
+        assert boots == failures
+        assert pool.state_counts().get("warm", 0) == 0
+    finally:
+        await pool.drain(timeout=1)
+        containers = await pool.runtime.list({"vwe.pool": settings.pool_name})
+        await pool.runtime.close()
+    assert containers == []
