@@ -180,7 +180,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis and Docker are reachable")
+@router.get("/readyz", summary="Redis and Docker reachable, and the pool has booted")
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     checks: dict[str, bool] = {}
@@ -191,6 +191,7 @@ async def readyz(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"checks": checks}
     if state.daemon is not None:
         checks["docker"] = await state.daemon.runtime.ping()
+        checks["pool_booted"] = state.daemon.pool.filled
         body["warm"] = state.daemon.pool.state_counts().get("warm", 0)
     ok = all(checks.values())
     body["status"] = "ready" if ok else "unavailable"

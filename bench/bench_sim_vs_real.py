@@ -235,6 +235,7 @@ def main() -> int:
         started = time.monotonic()
         outcomes = replay(daemon.url, trace)
         real_wall = time.monotonic() - started
+        wait_settled(daemon.url, args.size)  # boots the trace set off are counted whole
         boot1 = boot_stats(daemon.url)
         recorded = read_redis_trace(r, pool_name)
         policy = PoolPolicy(size=args.size, max=args.max)  # the daemon's defaults otherwise

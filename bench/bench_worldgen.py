@@ -297,6 +297,17 @@ def _load() -> str:
         return "unknown"
 
 
+def _write_section(section: str) -> None:
+    """Replace this benchmark's section via the shared ``bench/results.py`` when present."""
+    try:
+        from results import write_section  # bench/results.py, shared by the benchmarks
+    except ImportError:
+        _replace_section(ROOT / "bench" / "RESULTS.md", section)
+        return
+    body = section.split("\n", 1)[1] if section.startswith(SECTION) else section
+    write_section(SECTION.removeprefix("## "), body)
+
+
 def _replace_section(path: Path, section: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     lines = text.splitlines()
@@ -386,7 +397,7 @@ def main() -> int:
     print()
     print(section)
     if not args.no_write:
-        _replace_section(ROOT / "bench" / "RESULTS.md", section)
+        _write_section(section)
         print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
     return 0
 

@@ -102,6 +102,9 @@ class WarmPool:
         self._boot_failures = 0
         self._boots_blocked_until = 0.0
         self._closing = False
+        # Latched once the pool first reaches its target: readiness means "has booted", and
+        # must not flap while each lease's replacement boots.
+        self.filled = False
         self.sockets_dir = settings.sockets_dir.resolve()
 
     # ---------- reading state ----------
@@ -162,6 +165,8 @@ class WarmPool:
         """Boot and retire until warm capacity meets the target: called on every change."""
         if self._closing:
             return
+        if not self.filled:
+            self.filled = self.state_counts().get("warm", 0) >= min(self.target(), self.cap())
         plan = decide.plan(self.views(), self.policy, self.clock(), self.target(),
                            self.boots_blocked())
         for name, reason in plan.retire:

@@ -140,7 +140,7 @@ class PerlinAxis:
     cell values and ``cell_index`` maps each coordinate to its position in ``cells``.
     """
 
-    __slots__ = ("cell", "cell_index", "cells", "f", "f1", "w")
+    __slots__ = ("cell", "cell_index", "cells", "f", "f1", "f_pair", "w")
 
     def __init__(self, coords: npt.ArrayLike) -> None:
         a = np.abs(np.asarray(coords, dtype=np.float32).ravel())
@@ -148,6 +148,7 @@ class PerlinAxis:
         self.cell = (i & 255).astype(np.int32)
         self.f = a - i.astype(np.float32)
         self.f1 = self.f - _ONE
+        self.f_pair = np.stack((self.f, self.f1))
         self.w = fade(np.minimum(_ONE, self.f))
         cells, index = np.unique(self.cell, return_inverse=True)
         self.cells = cells.astype(np.int32)
@@ -187,33 +188,34 @@ class NoiseTables:
             table = buffer[:need].reshape(shape)
         else:
             table = np.empty(shape, dtype=np.float32)
-        for k, (h, fx) in enumerate(((PERM[PERM[a]], self.cols.f),
+        for x, (h, fx) in enumerate(((PERM[PERM[a]], self.cols.f),
                                      (PERM[PERM[b]], self.cols.f1))):
-            np.multiply(GRAD_X[h][:, col_index], fx, out=table[2 * k])  # a
-            table[2 * k + 1] = GRAD_Y[h][:, col_index]  # s
-        # per extended row cell: a for x0, s for x0, a for x1, s for x1
+            table[x] = GRAD_Y[h][:, col_index]  # s
+            np.multiply(GRAD_X[h][:, col_index], fx, out=table[2 + x])  # a
+        # per extended row cell: s for x0, s for x1, a for x0, a for x1
         self.table = table
 
 
 class BlockScratch:
     """Reusable float32 buffers for :func:`perlin_block` (no allocation per call).
 
-    Each call takes contiguous views of the first ``rows * cols`` elements: numpy's loops over
-    strided or broadcast operands cost several times more per element than over contiguous ones.
+    Each call takes contiguous views of the first elements: numpy's loops over strided or
+    broadcast-along-a-row operands cost several times more per element than over contiguous
+    ones (broadcasting along a leading axis is fine).
     """
 
-    __slots__ = ("terms", "work")
+    __slots__ = ("fy", "terms", "u")
 
     def __init__(self, cells: int) -> None:
         self.terms = np.empty(8 * cells, dtype=np.float32)
-        self.work = tuple(np.empty(cells, dtype=np.float32) for _ in range(3))
+        self.fy = np.empty(2 * cells, dtype=np.float32)
+        self.u = np.empty(cells, dtype=np.float32)
 
-    def views(self, rows: int, cols: int) -> tuple[F32Array, F32Array, F32Array, F32Array]:
-        """An ``(8, rows, cols)`` array for the table terms and three ``(rows, cols)`` arrays."""
+    def views(self, rows: int, cols: int) -> tuple[F32Array, F32Array, F32Array]:
+        """``(8, rows, cols)`` terms, ``(2, rows, cols)`` row fractions, ``(rows, cols)``."""
         n = rows * cols
-        terms = self.terms[: 8 * n].reshape(8, rows, cols)
-        a, b, c = (buf[:n].reshape(rows, cols) for buf in self.work)
-        return terms, a, b, c
+        return (self.terms[: 8 * n].reshape(8, rows, cols),
+                self.fy[: 2 * n].reshape(2, rows, cols), self.u[:n].reshape(rows, cols))
 
 
 def perlin_block(field: NoiseTables, r0: int, r1: int, c0: int, c1: int, out: F32Array,
@@ -221,42 +223,38 @@ def perlin_block(field: NoiseTables, r0: int, r1: int, c0: int, c1: int, out: F3
     """Noise at the grid rows ``[r0, r1)`` x columns ``[c0, c1)`` into ``out``.
 
     ``out`` has shape ``(r1 - r0, c1 - c0)``. Bit-identical to :func:`perlin_noise` at the same
-    (column coordinate, row coordinate) pairs: the same float32 operations in the same order.
+    (column coordinate, row coordinate) pairs: the same float32 operations in the same order,
+    done for the four corners (and both lerps along x) at once on stacked arrays.
     """
     rows, table = field.rows, field.table
     k, w = r1 - r0, c1 - c0
-    terms, fy, fy1, u = scratch.views(k, w)
+    terms, fy, u = scratch.views(k, w)
     index = rows.cell_index
+    # terms[kind * 4 + x * 2 + y]: kind 0 = s, 1 = a; x, y = corner offsets
+    near, far = terms[0::2], terms[1::2]
     ra = r0
     while ra < r1:  # copy the table rows of each stretch of rows sharing a row cell
         cy = index[ra]
         rb = ra + 1
         while rb < r1 and index[rb] == cy:
             rb += 1
-        np.copyto(terms[:4, ra - r0:rb - r0], table[:, field.near_row[cy], None, c0:c1])
-        np.copyto(terms[4:, ra - r0:rb - r0], table[:, field.far_row[cy], None, c0:c1])
+        np.copyto(near[:, ra - r0:rb - r0], table[:, field.near_row[cy], None, c0:c1])
+        np.copyto(far[:, ra - r0:rb - r0], table[:, field.far_row[cy], None, c0:c1])
         ra = rb
-    np.copyto(fy, rows.f[r0:r1, None])
-    np.copyto(fy1, rows.f1[r0:r1, None])
+    np.copyto(fy, rows.f_pair[:, r0:r1, None])  # [fy, fy - 1]
     np.copyto(u, field.cols.w[c0:c1])
-    a00, g00, a10, g10, a01, g01, a11, g11 = terms
-    g00 *= fy  # g = s * f + a
-    g00 += a00
-    g10 *= fy
-    g10 += a10
-    g01 *= fy1
-    g01 += a01
-    g11 *= fy1
-    g11 += a11
-    g10 -= g00  # l0 = (g10 - g00) * u + g00
-    g10 *= u
-    g10 += g00
-    g11 -= g01  # l1 = (g11 - g01) * u + g01
-    g11 *= u
-    g11 += g01
-    g11 -= g10  # n = (l1 - l0) * v + l0
-    np.copyto(fy, rows.w[r0:r1, None])
-    g11 *= fy
-    g11 += g10
-    g11 += NORM_ADD
-    np.divide(g11, NORM_DIV, out=out)
+    g = terms[:4].reshape(2, 2, k, w)  # [x][y]
+    g *= fy  # g = s * f + a, f = fy (y = 0) or fy - 1 (y = 1)
+    g += terms[4:].reshape(2, 2, k, w)
+    g0, g1 = g  # g0 = [g00, g01], g1 = [g10, g11]
+    g1 -= g0  # [l0, l1] = (g1 - g0) * u + g0
+    g1 *= u
+    g1 += g0
+    l0, l1 = g1
+    l1 -= l0  # n = (l1 - l0) * v + l0
+    v = u
+    np.copyto(v, rows.w[r0:r1, None])
+    l1 *= v
+    l1 += l0
+    l1 += NORM_ADD
+    np.divide(l1, NORM_DIV, out=out)
