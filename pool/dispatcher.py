@@ -7,11 +7,12 @@ hand off -> wait for the result -> record it -> give the container back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ log = get_logger("vwe.dispatcher")
 MAX_HANDOFF_TRIES = 3
 # How often stale or orphaned stream entries are looked for.
 RECLAIM_EVERY_S = 1.0
+# How long a finished job's outcome waits for Redis to come back before giving up on it.
+RECORD_PATIENCE_S = 120.0
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 StoreUnavailable, OSError)
 
@@ -119,7 +122,8 @@ class Dispatcher:
                 continue
             elapsed = time.monotonic() - taken
             lt = lease.launch_type.value
-            await self.store.set_launch(job.id, lt, c.name)
+            with contextlib.suppress(*REDIS_ERRORS):  # informational; the result records it too
+                await self.store.set_launch(job.id, lt, c.name)
             self.metrics.acquire_total.labels(self.pool.template, lt).inc()
             self.metrics.acquire_duration.labels(self.pool.template, lt).observe(elapsed)
             log.info("job handed off", job_id=job.id, container=c.name, launch_type=lt,
@@ -141,7 +145,8 @@ class Dispatcher:
         c = lease.container
 
         async def progress(fraction: float, message: str) -> None:
-            await self.store.progress(job.id, fraction, message)
+            with contextlib.suppress(*REDIS_ERRORS):  # progress is best effort
+                await self.store.progress(job.id, fraction, message)
 
         try:
             done = await handoff.result(self.settings.job_timeout_s, progress)
@@ -153,9 +158,9 @@ class Dispatcher:
         self.pool.release(c, healthy=True)
         artifacts = await asyncio.to_thread(self._collect, c.host_dir, job.id, done)
         generation_s = float(done.get("generation_s", 0.0))
-        recorded = await self.store.succeed(claim, launch_type=lease.launch_type.value,
-                                            generation_s=generation_s, artifacts=artifacts,
-                                            container=c.name)
+        recorded = await self._record(lambda: self.store.succeed(
+            claim, launch_type=lease.launch_type.value, generation_s=generation_s,
+            artifacts=artifacts, container=c.name))
         if recorded:
             self.metrics.generation_duration.labels(self.pool.template).observe(generation_s)
             if job.queued_at is not None:
@@ -168,14 +173,29 @@ class Dispatcher:
     async def _attempt_failed(self, claim: Claim, error: str, launch_type: str | None) -> None:
         job = claim.job
         if job.attempts < self.settings.job_max_attempts:
-            if await self.store.retry(claim, error):
+            if await self._record(lambda: self.store.retry(claim, error)):
                 self.metrics.jobs_total.labels("retried").inc()
                 log.info("job will be retried", job_id=job.id, attempt=job.attempts, error=error)
         else:
             message = f"failed after {job.attempts} attempt(s); last error: {error}"
-            if await self.store.fail(claim, message, launch_type):
+            if await self._record(lambda: self.store.fail(claim, message, launch_type)):
                 self.metrics.jobs_total.labels("failed").inc()
                 log.error("job failed", job_id=job.id, error=message)
+
+    async def _record(self, write: Callable[[], Awaitable[bool]]) -> bool:
+        """Record an outcome, riding out a Redis outage: the work is done and must not be lost.
+        Past RECORD_PATIENCE_S the entry stays pending and the job is reclaimed and rerun."""
+        delay, deadline = 0.1, time.monotonic() + RECORD_PATIENCE_S
+        while True:
+            try:
+                return await write()
+            except REDIS_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    log.error("could not record a job's outcome; it will be reclaimed",
+                              error=repr(exc))
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _collect(self, host_dir: Path, job_id: str, done: dict[str, Any]) -> list[Artifact]:
         """Move the job's files from the container's folder into the world's own folder."""
