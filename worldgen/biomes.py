@@ -383,6 +383,8 @@ class Lattice:
             for b0 in range(r0, r1, block_rows):
                 b1 = min(r1, b0 + block_rows)
                 self._plan_block(b0, b1, dist[b0 - r0:b1 - r0])
+        self.rows_used = (slice(self.blocks[0].r0, self.blocks[-1].r1) if self.blocks
+                          else slice(0, 0))
         # Points that are in the world but need no per-seed work (AshLands, and Ocean exactly
         # on the 10 500 m edge): their share is the same for every seed.
         fixed = self.static[self.inworld & ~self.dyn]
@@ -531,7 +533,8 @@ class _GridRun:
         fields += [(((off + xd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32),
                     ((off + zd).astype(F32).astype(F64) * _MASK_SCALE).astype(F32))
                    for off in (offsets.off0, offsets.off4, offsets.off1, offsets.off2)]
-        tables = [NoiseTables(cx, cy, work.table_buffer(i, cx.size, _cell_span(cy)))
+        used = lat.rows_used
+        tables = [NoiseTables(cx, cy, work.table_buffer(i, cx.size, _cell_span(cy[used])), used)
                   for i, (cx, cy) in enumerate(fields)]
         self.octaves = tables[:6]
         self.channels = tables[6:8]

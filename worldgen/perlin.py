@@ -170,28 +170,39 @@ class NoiseTables:
     __slots__ = ("cols", "far_row", "near_row", "rows", "table")
 
     def __init__(self, col_coords: npt.ArrayLike, row_coords: npt.ArrayLike,
-                 buffer: F32Array | None = None) -> None:
-        """``buffer``, if large enough, is used for the table (saves page faults per seed)."""
+                 buffer: F32Array | None = None, rows_used: slice | None = None) -> None:
+        """``buffer``, if large enough, is used for the table (saves page faults per seed);
+        ``rows_used`` limits the table to the row cells of those rows (others are never asked).
+        """
         self.cols = PerlinAxis(col_coords)
         self.rows = PerlinAxis(row_coords)
         cells = self.rows.cells
-        ext = np.unique(np.concatenate((cells, (cells + 1) & 255)))
-        self.near_row = np.searchsorted(ext, cells).astype(np.intp)
-        self.far_row = np.searchsorted(ext, (cells + 1) & 255).astype(np.intp)
+        used = cells
+        if rows_used is not None:
+            used = np.unique(self.rows.cell[rows_used])
+        ext = np.unique(np.concatenate((used, (used + 1) & 255)))
+        # Row cells outside ``rows_used`` map to a clipped (wrong) index: never dereferenced.
+        last = max(ext.size - 1, 0)
+        self.near_row = np.minimum(np.searchsorted(ext, cells), last).astype(np.intp)
+        self.far_row = np.minimum(np.searchsorted(ext, (cells + 1) & 255), last).astype(np.intp)
         ux, col_index = np.unique(self.cols.cell, return_inverse=True)
         col_index = col_index.astype(np.intp).ravel()
-        a = PERM[ux][None, :] + ext[:, None]
-        b = PERM[ux + 1][None, :] + ext[:, None]
         shape = (4, ext.size, col_index.size)
         need = shape[0] * shape[1] * shape[2]
         if buffer is not None and buffer.size >= need:
             table = buffer[:need].reshape(shape)
         else:
             table = np.empty(shape, dtype=np.float32)
+        # Hashes per (distinct column cell, row cell); spreading them to the columns by taking
+        # whole rows of the transposed table and transposing once is faster than a 2-D gather.
+        a = PERM[ux][:, None] + ext[None, :]
+        b = PERM[ux + 1][:, None] + ext[None, :]
         for x, (h, fx) in enumerate(((PERM[PERM[a]], self.cols.f),
                                      (PERM[PERM[b]], self.cols.f1))):
-            table[x] = GRAD_Y[h][:, col_index]  # s
-            np.multiply(GRAD_X[h][:, col_index], fx, out=table[2 + x])  # a
+            np.copyto(table[x], np.take(GRAD_Y[h], col_index, axis=0).T)  # s
+            ax = np.take(GRAD_X[h], col_index, axis=0)
+            ax *= fx[:, None]
+            np.copyto(table[2 + x], ax.T)  # a
         # per extended row cell: s for x0, s for x1, a for x0, a for x1
         self.table = table
 
