@@ -26,6 +26,7 @@ the HTTP, queue and handoff overhead that the simulator (finish - arrival) leave
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -192,24 +193,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=0.3, help="Poisson arrivals per second")
-    parser.add_argument("--duration", type=float, default=200.0, help="trace length, seconds")
-    parser.add_argument("--bursts", type=int, default=4, help="bursts added to the trace")
-    parser.add_argument("--burst-size", type=int, default=5, help="requests per burst")
-    parser.add_argument("--seed", type=int, default=7, help="trace seed")
-    parser.add_argument("--size", type=int, default=1, help="VWE_POOL_SIZE")
-    parser.add_argument("--max", type=int, default=3, help="VWE_POOL_MAX")
-    parser.add_argument("--delay", type=float, default=4.0, help="VWE_WORKER_READY_DELAY_S")
-    parser.add_argument("--resolution", type=int, default=1024, help="VWE_MAP_RESOLUTION")
-    parser.add_argument("--maintenance", type=float, default=1.0,
-                        help="VWE_MAINTENANCE_INTERVAL_S")
-    parser.add_argument("--show-jobs", action="store_true",
-                        help="print every job: real and simulated launch and latency")
-    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
-    args = parser.parse_args()
-
+def run_real(args: argparse.Namespace) -> dict[str, Any]:
+    """Replay the trace against a real daemon; what the comparison needs, JSON-ready."""
     trace = make_trace(args.rate, args.duration, args.bursts, args.burst_size, args.seed)
     base = os.environ.get("VWE_TEST_REDIS_URL", "redis://127.0.0.1:6391/0").rsplit("/", 1)[0]
     redis_url = f"{base}/3"
@@ -238,7 +223,6 @@ def main() -> int:
         wait_settled(daemon.url, args.size)  # boots the trace set off are counted whole
         boot1 = boot_stats(daemon.url)
         recorded = read_redis_trace(r, pool_name)
-        policy = PoolPolicy(size=args.size, max=args.max)  # the daemon's defaults otherwise
         daemon.stop()
     finally:
         if daemon.proc is not None and daemon.proc.poll() is None:
@@ -248,23 +232,67 @@ def main() -> int:
 
     failed = [o for o in outcomes if o.error or o.job is None]
     if failed:
-        print(f"{len(failed)} requests failed, e.g. {failed[0].error}", file=sys.stderr)
-        return 1
+        raise RuntimeError(f"{len(failed)} requests failed, e.g. {failed[0].error}")
     jobs = sorted(outcomes, key=lambda o: float(o.job["queued_at"]))  # type: ignore[index]
-    real_lat = [o.latency for o in jobs]
-    real_launch = [o.job["launch_type"] for o in jobs]  # type: ignore[index]
-    real_daemon_lat = [float(o.job["finished_at"]) - float(o.job["queued_at"])  # type: ignore
-                       for o in jobs]
-    gen_times = tuple(float(o.job["generation_s"]) for o in jobs)  # type: ignore[index]
-
-    boots = boot1[1] - boot0[1]
-    boot_mean = (boot1[0] - boot0[0]) / boots if boots else boot1[0] / max(boot1[1], 1)
     arrivals = normalize_trace(recorded.arrivals)
     if len(arrivals) != len(jobs):
-        print(f"redis holds {len(arrivals)} arrivals for {len(jobs)} jobs", file=sys.stderr)
-        return 1
+        raise RuntimeError(f"redis holds {len(arrivals)} arrivals for {len(jobs)} jobs")
+    boots = boot1[1] - boot0[1]
+    return {
+        "args": vars(args), "planned": trace, "arrivals": arrivals, "wall_s": real_wall,
+        "boots": boots,
+        "boot_mean": (boot1[0] - boot0[0]) / boots if boots else boot1[0] / max(boot1[1], 1),
+        "latency": [o.latency for o in jobs],
+        "launch": [o.job["launch_type"] for o in jobs],  # type: ignore[index]
+        "daemon_latency": [float(o.job["finished_at"]) - float(o.job["queued_at"])  # type: ignore
+                           for o in jobs],
+        "generation": [float(o.job["generation_s"]) for o in jobs],  # type: ignore[index]
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=0.3, help="Poisson arrivals per second")
+    parser.add_argument("--duration", type=float, default=200.0, help="trace length, seconds")
+    parser.add_argument("--bursts", type=int, default=4, help="bursts added to the trace")
+    parser.add_argument("--burst-size", type=int, default=5, help="requests per burst")
+    parser.add_argument("--seed", type=int, default=7, help="trace seed")
+    parser.add_argument("--size", type=int, default=1, help="VWE_POOL_SIZE")
+    parser.add_argument("--max", type=int, default=3, help="VWE_POOL_MAX")
+    parser.add_argument("--delay", type=float, default=4.0, help="VWE_WORKER_READY_DELAY_S")
+    parser.add_argument("--resolution", type=int, default=1024, help="VWE_MAP_RESOLUTION")
+    parser.add_argument("--maintenance", type=float, default=1.0,
+                        help="VWE_MAINTENANCE_INTERVAL_S")
+    parser.add_argument("--save", metavar="FILE.json",
+                        help="also write the real run's records (to re-simulate with --load)")
+    parser.add_argument("--load", metavar="FILE.json",
+                        help="no daemon: compare against the records of an earlier --save")
+    parser.add_argument("--show-jobs", action="store_true",
+                        help="print every job: real and simulated launch and latency")
+    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args()
+
+    if args.load:
+        rec = json.loads(Path(args.load).read_text())
+        args = argparse.Namespace(**{**rec["args"], "load": args.load,
+                                     "show_jobs": args.show_jobs, "no_write": True})
+    else:
+        try:
+            rec = run_real(args)
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        if args.save:
+            Path(args.save).write_text(json.dumps(rec))
+
+    arrivals, trace = rec["arrivals"], rec["planned"]
+    real_lat, real_launch = rec["latency"], rec["launch"]
+    real_daemon_lat, gen_times = rec["daemon_latency"], tuple(rec["generation"])
+    boots, boot_mean, real_wall = rec["boots"], rec["boot_mean"], rec["wall_s"]
+    jobs = real_lat
     jitter = max(abs((a - arrivals[0]) - (t - trace[0])) for a, t in zip(arrivals, trace,
                                                                           strict=True))
+    policy = PoolPolicy(size=args.size, max=args.max)  # the daemon's defaults otherwise
     common: dict[str, Any] = {"maintenance_interval_s": args.maintenance}
     sim = simulate(arrivals, policy, Constant(boot_mean), Replayed(gen_times), **common)
     fitted = [simulate(arrivals, policy, Constant(boot_mean), LogNormal.fit(gen_times),

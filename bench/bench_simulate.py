@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import statistics
 import sys
 import time
@@ -21,11 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import RESULTS, write_section
 from pool.policy import PoolPolicy
 from pool.simulate import Constant, SimResult, poisson_arrivals, simulate
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-SECTION = "## simulate"
 RATE, DURATION_S, SIZES, MAX = 1.0, 3600.0, range(7), 8
 BOOT, GENERATION = Constant(20.0), Constant(1.0)
 COMMAND = "vwe-pool simulate --rate 1 --duration 3600 --sizes 0-6 --autoscale"
@@ -46,18 +44,6 @@ def one_pass() -> tuple[float, dict[str, float], list[SimResult]]:
                             autoscale=True, horizon_s=DURATION_S))
     per_run["auto"] = time.perf_counter() - t
     return time.perf_counter() - started, per_run, results
-
-
-def write_section(body: str) -> None:
-    """Replace the `## simulate` section (up to the next `## `) or append it."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    section = f"{SECTION}\n\n{body.rstrip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
 
 
 def main() -> int:
@@ -96,8 +82,8 @@ def main() -> int:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        write_section(body)
-        print(f"\nwrote the {SECTION!r} section of {RESULTS}")
+        write_section("simulate", body)
+        print(f"\nwrote the 'simulate' section of {RESULTS}")
     return 0
 
 

@@ -10,7 +10,8 @@ pool on a virtual clock. Every decision is made by the daemon's own pure functio
   container (launch `warm`), else claims a spare booting one or cold-starts a new one (launch
   `cold`, the job waits for that boot);
 - after a job the container is returned warm, or retired at `max_uses`; removal takes
-  `RETIRE_S`; a finished removal wakes the dispatcher but, as in the daemon, does not replan;
+  `RETIRE_S`; a finished removal replans (as `WarmPool._remove` does: the freed slot under
+  the cap may be wanted for a replacement now) and wakes the dispatcher;
 - maintenance ticks replan every `maintenance_interval_s`, the autoscaler every 5 s.
 
 What is not modelled: boot or generation failures, health probes, several daemons, the
@@ -451,7 +452,9 @@ class _Sim:
     def retire_done(self, cid: str) -> None:
         del self.views[cid]
         self.container_seconds += self._alive_in_horizon(self.born.pop(cid), self.now)
-        self._dirty = True  # WarmPool._remove only notifies: the dispatcher looks again
+        # WarmPool._remove replans at once: a freed slot under the cap may be wanted for a
+        # replacement now, not on the next maintenance tick. (The dispatcher looks again.)
+        self.reconcile()
 
     def autoscale_tick(self) -> None:
         lo = bisect.bisect_left(self.arrivals, self.now - self.window_s)

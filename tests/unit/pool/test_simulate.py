@@ -125,6 +125,18 @@ def test_max_uses_and_idle_ttl_recycle_as_the_daemon_does() -> None:
     assert set(r.launch_types) == {"warm"}  # rolling: the stale one serves until replaced
 
 
+def test_a_finished_removal_replans_at_once_as_the_daemon_does() -> None:
+    # At the cap, a container retired at max_uses frees its slot only once removed;
+    # WarmPool._remove replans then, so the replacement boots at once, not on the next tick.
+    boot, gen = Constant(2.0), Constant(1.0)
+    ready_at = 1.0 + 1.0 + sim.RETIRE_S + 2.0  # arrival + generation + removal + boot
+    r = simulate([1.0, ready_at + 0.05], PoolPolicy(size=1, max=1, max_uses=1), boot, gen,
+                 maintenance_interval_s=30.0)
+    assert r.launch_types == ["warm", "warm"]
+    assert r.latencies == pytest.approx([1.0, 1.0])
+    assert r.boots == 1  # the replacement
+
+
 def test_decisions_come_from_the_pool_policy_module(monkeypatch: pytest.MonkeyPatch) -> None:
     import pool.autoscale
     import pool.policy
