@@ -63,13 +63,13 @@ from daemonproc import DaemonProcess  # noqa: E402
 
 from bench.results import write_section  # noqa: E402
 from pool.policy import PoolPolicy  # noqa: E402
-from pool.simulate import (  # noqa: E402
+from pool.simulate import simulate  # noqa: E402
+from pool.workload import (  # noqa: E402
     Constant,
     LogNormal,
     normalize_trace,
     poisson_arrivals,
     read_redis_trace,
-    simulate,
 )
 
 WARM_HIT_TOLERANCE_PP = 5.0

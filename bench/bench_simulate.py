@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import RESULTS, write_section
 from pool.policy import PoolPolicy
-from pool.simulate import Constant, SimResult, poisson_arrivals, simulate
+from pool.simulate import SimResult, simulate
+from pool.workload import Constant, poisson_arrivals
 
 RATE, DURATION_S, SIZES, MAX = 1.0, 3600.0, range(7), 8
 BOOT, GENERATION = Constant(20.0), Constant(1.0)

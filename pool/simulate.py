@@ -14,6 +14,8 @@ pool on a virtual clock. Every decision is made by the daemon's own pure functio
   the cap may be wanted for a replacement now) and wakes the dispatcher;
 - maintenance ticks replan every `maintenance_interval_s`, the autoscaler every 5 s.
 
+Distributions and traces live in `pool.workload`.
+
 What is not modelled: boot or generation failures, health probes, several daemons, the
 sub-millisecond handoff. The pool starts with its target already warm (steady state), so the
 first jobs are not charged for the daemon's own start-up.
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import csv
 import heapq
 import json
 import math
@@ -35,7 +36,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pool import constants
 from pool.autoscale import autoscale_target
@@ -50,6 +51,17 @@ from pool.policy import (
     recycle_reason,
 )
 from pool.states import ContainerState, RecycleReason
+from pool.workload import (
+    Constant,
+    Distribution,
+    Empirical,
+    LogNormal,
+    normalize_trace,
+    parse_distribution,
+    poisson_arrivals,
+    read_numbers,
+    read_redis_trace,
+)
 
 # Seconds a container spends `retiring` (docker rm of a small container).
 RETIRE_S = 0.1
@@ -59,153 +71,9 @@ AUTOSCALE_INTERVAL_S = 5.0
 AUTOSCALE_BOOT_DEFAULT_S = 15.0
 # How many recent boot durations the autoscaler takes the median of (WarmPool.boot_times).
 BOOT_HISTORY = 50
-# Offsets larger than this are taken for unix times and shifted to start at 0.
-UNIX_TIME_THRESHOLD = 1e8
 
 _BOOTING, _WARM, _BUSY, _RETIRING = (ContainerState.BOOTING, ContainerState.WARM,
                                      ContainerState.BUSY, ContainerState.RETIRING)
-
-
-# ---------------------------------------------------------------------------------------------
-# Distributions
-# ---------------------------------------------------------------------------------------------
-class Distribution(Protocol):
-    def sample(self, rng: random.Random) -> float: ...
-
-    def mean(self) -> float: ...
-
-    def describe(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Constant:
-    value: float
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.value) or self.value < 0:
-            raise ValueError(f"a duration must be a finite number >= 0, got {self.value}")
-
-    def sample(self, rng: random.Random) -> float:
-        return self.value
-
-    def mean(self) -> float:
-        return self.value
-
-    def describe(self) -> str:
-        return f"const:{self.value:g}"
-
-
-@dataclass(frozen=True)
-class LogNormal:
-    """exp(N(mu, sigma)): `mu` and `sigma` are the mean and std of the logs."""
-
-    mu: float
-    sigma: float
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.mu) and math.isfinite(self.sigma)) or self.sigma < 0:
-            raise ValueError(f"lognormal needs a finite mu and sigma >= 0, got "
-                             f"mu={self.mu} sigma={self.sigma}")
-
-    @classmethod
-    def from_mean_std(cls, mean: float, std: float) -> LogNormal:
-        """The lognormal whose own mean and standard deviation (in seconds) are these."""
-        if mean <= 0 or std < 0:
-            raise ValueError(f"lognormal needs mean > 0 and std >= 0, got {mean},{std}")
-        sigma2 = math.log1p((std / mean) ** 2)
-        return cls(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
-
-    @classmethod
-    def fit(cls, samples: Sequence[float]) -> LogNormal:
-        """Maximum likelihood: the mean and (population) std of the logs."""
-        logs = [math.log(s) for s in samples if s > 0]
-        if not logs:
-            raise ValueError("cannot fit a lognormal: no positive samples")
-        return cls(statistics.fmean(logs), statistics.pstdev(logs) if len(logs) > 1 else 0.0)
-
-    def sample(self, rng: random.Random) -> float:
-        return rng.lognormvariate(self.mu, self.sigma)
-
-    def mean(self) -> float:
-        return math.exp(self.mu + self.sigma**2 / 2)
-
-    def describe(self) -> str:
-        std = self.mean() * math.sqrt(math.expm1(self.sigma**2))
-        return f"lognormal:{self.mean():.3g},{std:.3g}"
-
-
-@dataclass(frozen=True)
-class Empirical:
-    """Resamples recorded values uniformly."""
-
-    values: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        if not self.values:
-            raise ValueError("an empirical distribution needs at least one value")
-        if any(not math.isfinite(v) or v < 0 for v in self.values):
-            raise ValueError("empirical durations must be finite numbers >= 0")
-
-    def sample(self, rng: random.Random) -> float:
-        return self.values[int(rng.random() * len(self.values))]
-
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
-
-    def describe(self) -> str:
-        return f"empirical:{len(self.values)} values, mean {self.mean():.3g}"
-
-
-def read_numbers(path: str | Path) -> list[float]:
-    """Numbers from a JSON list (or {"values": [...]}) or a CSV/text file, one per line
-    (the first column; lines that are not numbers, such as a header, are skipped)."""
-    text = Path(path).read_text()
-    stripped = text.lstrip()
-    if stripped.startswith(("[", "{")):
-        data = json.loads(text)
-        if isinstance(data, dict):
-            data = data.get("values", data.get("arrivals"))
-        if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a JSON list of numbers")
-        return [float(x) for x in data]
-    values: list[float] = []
-    for row in csv.reader(text.splitlines()):
-        if not row or not row[0].strip():
-            continue
-        try:
-            values.append(float(row[0]))
-        except ValueError:
-            continue  # a header
-    return values
-
-
-def parse_distribution(text: str) -> Distribution:
-    """`const:20`, `lognormal:MEAN,STD` (seconds), `lognormal:FILE` (fit to samples),
-    `empirical:FILE` (resample); a bare number means const."""
-    kind, sep, arg = text.partition(":")
-    kind = kind.strip().lower()
-    if not sep:
-        try:
-            return Constant(float(kind))
-        except ValueError:
-            raise ValueError(f"unknown distribution {text!r}: use const:S, lognormal:MEAN,STD, "
-                             f"lognormal:FILE or empirical:FILE") from None
-    if kind in ("const", "constant"):
-        return Constant(float(arg))
-    if kind == "lognormal":
-        parts = arg.split(",")
-        if len(parts) == 2:
-            try:
-                mean, std = float(parts[0]), float(parts[1])
-            except ValueError:
-                pass
-            else:
-                return LogNormal.from_mean_std(mean, std)
-        return LogNormal.fit(read_numbers(arg))
-    if kind == "empirical":
-        return Empirical(tuple(read_numbers(arg)))
-    raise ValueError(f"unknown distribution kind {kind!r} in {text!r}: "
-                     f"use const, lognormal or empirical")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -572,32 +440,6 @@ def simulate(
     return sim.run()
 
 
-def poisson_arrivals(rate: float, duration_s: float, seed: int = 0) -> list[float]:
-    """Arrival offsets of a Poisson process of `rate` per second over `duration_s`."""
-    if rate <= 0:
-        raise ValueError(f"--rate must be > 0, got {rate}")
-    rng = random.Random(f"{seed}:arrivals")
-    out: list[float] = []
-    t = rng.expovariate(rate)
-    while t < duration_s:
-        out.append(t)
-        t += rng.expovariate(rate)
-    return out
-
-
-def normalize_trace(values: Sequence[float]) -> list[float]:
-    """Sorted offsets; unix times are shifted so the first arrival is at 0."""
-    times = sorted(float(v) for v in values)
-    if any(not math.isfinite(t) for t in times):
-        raise ValueError("the trace holds a value that is not a finite number")
-    if times and times[0] > UNIX_TIME_THRESHOLD:
-        start = times[0]
-        times = [t - start for t in times]
-    if times and times[0] < 0:
-        raise ValueError("the trace holds negative offsets")
-    return times
-
-
 def recommend(results: Sequence[SimResult], target_s: float, quantile: str = "p95"
               ) -> SimResult | None:
     """The smallest simulated size whose latency quantile meets `target_s`."""
@@ -606,63 +448,6 @@ def recommend(results: Sequence[SimResult], target_s: float, quantile: str = "p9
         if not math.isnan(value) and value <= target_s:
             return r
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Redis
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class RedisTrace:
-    arrivals: list[float]  # unix times
-    generation_s: list[float]
-    launch_types: dict[str, int]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _num(raw: dict[str, str], name: str) -> float | None:
-    try:
-        value = float(raw.get(name) or "nan")
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def read_redis_trace(client: Any, pool_name: str, batch: int = 500) -> RedisTrace:
-    """Arrivals from `{pool}:arrivals` and generation times from the job hashes.
-
-    A job's generation time is its recorded `generation_s` (the agent's own time); a job
-    without it falls back to finished_at - started_at when it ran warm (a cold run's span
-    includes the boot). `client` is a synchronous redis-py client.
-    """
-    arrivals_key = constants.key(constants.ARRIVALS_KEY, pool_name)
-    entries = client.zrange(arrivals_key, 0, -1, withscores=True)
-    ids = [_text(member) for member, _ in entries]
-    arrivals = sorted(float(score) for _, score in entries)
-    prefix = constants.key(constants.JOB_KEY_PREFIX, pool_name)
-    generation: list[float] = []
-    launches: dict[str, int] = {}
-    for start in range(0, len(ids), batch):
-        pipe = client.pipeline(transaction=False)
-        for job_id in ids[start:start + batch]:
-            pipe.hgetall(prefix + job_id)
-        for raw_hash in pipe.execute():
-            raw = {_text(k): _text(v) for k, v in (raw_hash or {}).items()}
-            if not raw:
-                continue  # expired
-            launch = raw.get("launch_type", "")
-            if launch:
-                launches[launch] = launches.get(launch, 0) + 1
-            gen = _num(raw, "generation_s")
-            if gen is None and launch == "warm" and raw.get("status") == "succeeded":
-                started, finished = _num(raw, "started_at"), _num(raw, "finished_at")
-                if started is not None and finished is not None:
-                    gen = finished - started
-            if gen is not None and gen > 0:
-                generation.append(gen)
-    return RedisTrace(arrivals, generation, launches)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,18 +16,15 @@ import pool.simulate as sim
 from pool import cli
 from pool import policy as policy_module
 from pool.policy import PoolPolicy
-from pool.simulate import (
+from pool.simulate import SimResult, parse_sizes, recommend, simulate
+from pool.workload import (
     Constant,
     Empirical,
     LogNormal,
-    SimResult,
     normalize_trace,
     parse_distribution,
-    parse_sizes,
     poisson_arrivals,
     read_redis_trace,
-    recommend,
-    simulate,
 )
 
 pytestmark = pytest.mark.unit
