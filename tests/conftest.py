@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -145,3 +146,30 @@ def daemon_factory(settings_env: dict[str, str], data_dir: Path,
             d.kill()
 
 __all__ = ["DaemonProcess", "free_port"]
+
+
+SESSION_STARTED = int(time.time())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say what real parts the run used: the engine, the containers it created, the Redis."""
+    try:
+        client = docker.from_env()
+        version = client.version().get("Version", "?")
+        events = client.events(since=SESSION_STARTED, until=int(time.time()) + 1,
+                               filters={"type": "container", "event": "create"}, decode=True)
+        created = sum(1 for e in events if e.get("Actor", {}).get("Attributes", {})
+                      .get("vwe.pool", "").startswith(f"test-{RUN_ID}"))
+        client.close()
+        terminalreporter.write_line(
+            f"real Docker engine {version}: this run created {created} worker containers")
+    except Exception as exc:
+        terminalreporter.write_line(f"Docker engine not reached: {exc}")
+    url = os.environ.get("VWE_TEST_REDIS_URL")
+    if url:
+        try:
+            info = redis.Redis.from_url(url).info("server")
+            terminalreporter.write_line(
+                f"real Redis {info['redis_version']} at {url.rsplit('/', 1)[0]} (db {TEST_DB})")
+        except Exception as exc:
+            terminalreporter.write_line(f"Redis not reached at {url}: {exc}")
