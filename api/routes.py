@@ -9,13 +9,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import ValidationError
 
 from api.auth import require_admin
 from api.errors import ApiError
-from api.models import ContainerOut, ErrorOut, JobOut, PoolOut, PoolPatch, WorldRequest
+from api.models import (
+    ContainerOut,
+    ErrorOut,
+    JobOut,
+    PoolOut,
+    PoolPatch,
+    WorldRequest,
+    job_body,
+)
 from pool.daemon import policy_from_hash
-from pool.jobs import Job
 from pool.policy import PoolPolicy
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
@@ -38,48 +47,27 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None
                                 separators=(",", ":")).encode
 
 
-def _float(value: float | None) -> float | None:
-    return None if value is None else float(value)  # as a pydantic `float | None` field
-
-
-def _job_json(job: Job, cached: bool) -> bytes:
-    """`JobOut.of(job, cached=cached).model_dump(mode="json")` as JSONResponse encodes it, without
-    building and validating the model: the hot path of POST /v1/worlds (same keys, order, values).
-    """
-    queued = _float(job.queued_at)
-    started = _float(job.started_at)
-    finished = _float(job.finished_at)
-    return _encode_json({
-        "job_id": job.id, "status": job.status.value, "seed": job.seed,
-        "seed_hash": job.seed_hash, "generator": job.generator, "options": job.options,
-        "launch_type": job.launch_type if job.launch_type in ("warm", "cold") else None,
-        "attempts": job.attempts, "progress": float(job.progress), "message": job.message,
-        "queued_at": queued, "started_at": started, "finished_at": finished,
-        "queue_wait_s": round(started - queued, 4)
-        if queued is not None and started is not None else None,
-        "generation_s": _float(job.generation_s),
-        "duration_s": round(finished - queued, 4)
-        if queued is not None and finished is not None else None,
-        "artifacts": [{"name": a.name, "size": int(a.size), "sha256": a.sha256,
-                       "content_type": a.content_type,
-                       "url": f"/v1/jobs/{job.id}/artifacts/{a.name}"} for a in job.artifacts],
-        "error": job.error, "cached": cached,
-    }).encode("utf-8")
-
-
 @router.post("/v1/worlds", status_code=202, response_model=JobOut, responses=ERRORS,
-             summary="Generate the world for a seed (or get it from the cache)")
-async def submit_world(body: WorldRequest, request: Request) -> Any:
+             summary="Generate the world for a seed (or get it from the cache)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": WorldRequest.model_json_schema()}}}})
+async def submit_world(request: Request) -> Any:
+    # The body is parsed here rather than by FastAPI's body machinery: the same model and the
+    # same 422, at a fraction of the cost on the busiest route.
+    try:
+        body = WorldRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
     state = request.app.state
     options = body.options(state.settings.map_resolution)
     submission = await state.store.submit(body.seed, seed_from_text(body.seed),
                                           GENERATOR_VERSION, options)
     job = submission.job
-    # The body is JSONResponse(JobOut.of(job, ...).model_dump(mode="json")), built directly.
-    if not submission.created and job.finished:
+    cached = not submission.created and job.finished
+    if cached:
         state.metrics.jobs_total.labels("cached").inc()
-        return Response(_job_json(job, True), status_code=200, media_type="application/json")
-    return Response(_job_json(job, False), status_code=202, media_type="application/json")
+    return Response(_encode_json(job_body(job, cached=cached)).encode(),
+                    status_code=200 if cached else 202, media_type="application/json")
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS,
