@@ -33,7 +33,7 @@ test-unit: venv
 
 ## bench: benchmarks; results to bench/RESULTS.md
 bench: provision
-	scripts/bench.sh
+	scripts/bench.sh $(BENCH)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -65,7 +65,7 @@ def main() -> int:
                        "VWE_BOOT_TIMEOUT_S": "120", "VWE_LOG_LEVEL": "warning"},
                       data / "daemon.log")
     baseline = subprocess.Popen([sys.executable, "-c",
-                                 "import fastapi, docker, redis, numpy, time; time.sleep(60)"])
+                                 "import fastapi, docker, redis, numpy, time; time.sleep(3600)"])
     try:
         started = time.monotonic()
         d.start(wait_warm=n, timeout=600)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -17,17 +18,22 @@ from pool.states import LaunchType
 pytestmark = pytest.mark.integration
 
 
-async def started_pool(settings: Any) -> WarmPool:
+@contextlib.asynccontextmanager
+async def running_pool(settings: Any) -> AsyncIterator[WarmPool]:
+    """A started pool, drained and closed afterwards whatever the test did."""
     pool = WarmPool(settings, DockerRuntime(settings), Metrics())
     await pool.start()
-    return pool
+    try:
+        yield pool
+    finally:
+        await pool.drain(timeout=1)
+        await pool.runtime.close()
 
 
 async def test_generator_error_is_a_failed_job_not_a_hang(
     make_settings: Callable[..., Any],
 ) -> None:
-    pool = await started_pool(make_settings(pool_size=1))
-    try:
+    async with running_pool(make_settings(pool_size=1)) as pool:
         lease = await asyncio.wait_for(pool.acquire(), 30)
         handoff = await lease.container.agent.handoff("ab" * 16, "x" * 11, {}, 5.0)
         with pytest.raises(GenerationFailed, match="seed"):
@@ -35,16 +41,12 @@ async def test_generator_error_is_a_failed_job_not_a_hang(
         # The agent survives its generator's error and still answers.
         assert await lease.container.agent.ping() is not None
         pool.release(lease.container, healthy=True)
-    finally:
-        await pool.drain(timeout=1)
-        await pool.runtime.close()
 
 
 async def test_agent_refuses_bad_requests_and_concurrent_jobs(
     make_settings: Callable[..., Any],
 ) -> None:
-    pool = await started_pool(make_settings(pool_size=1, map_resolution=4096))
-    try:
+    async with running_pool(make_settings(pool_size=1, map_resolution=4096)) as pool:
         lease = await asyncio.wait_for(pool.acquire(), 60)
         assert lease.launch_type in (LaunchType.WARM, LaunchType.COLD)
         agent = lease.container.agent
@@ -58,9 +60,6 @@ async def test_agent_refuses_bad_requests_and_concurrent_jobs(
         names = {f["name"] for f in done["files"]}
         assert {"biomes.npy", "biomes.png", "world.json"} <= names
         pool.release(lease.container, healthy=True)
-    finally:
-        await pool.drain(timeout=1)
-        await pool.runtime.close()
 
 
 async def test_a_broken_image_backs_off_instead_of_spinning(
@@ -69,8 +68,7 @@ async def test_a_broken_image_backs_off_instead_of_spinning(
     # The base image has no agent: every container exits at once.
     settings = make_settings(pool_size=2, worker_image="vwe-base:bookworm", boot_backoff_s=1,
                              boot_backoff_max_s=8, boot_timeout_s=10)
-    pool = await started_pool(settings)
-    try:
+    async with running_pool(settings) as pool:
         await asyncio.sleep(8)
         failures = pool.metrics.container_failures.labels("default", "boot")._value.get()
         boots = sum(s.value for s in pool.metrics.boot_duration.collect()[0].samples
@@ -79,8 +77,6 @@ async def test_a_broken_image_backs_off_instead_of_spinning(
         assert 2 <= failures <= 8, failures
         assert boots == failures
         assert pool.state_counts().get("warm", 0) == 0
-    finally:
-        await pool.drain(timeout=1)
-        containers = await pool.runtime.list({"vwe.pool": settings.pool_name})
-        await pool.runtime.close()
-    assert containers == []
+    leftovers = DockerRuntime(settings)
+    assert await leftovers.list({"vwe.pool": settings.pool_name}) == []
+    await leftovers.close()
