@@ -66,12 +66,14 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
             handoff = await lease.container.agent.handoff(claim.job.id, claim.job.seed,
                                                           claim.job.options, 5.0)
             handoffs.append(time.perf_counter() - taken)
+            pool.reconcile()  # replenish, as the dispatcher does right after a handoff
             await handoff.result(60)
             pool.release(lease.container, healthy=True)
             await redis.xack(store.stream, "daemons", claim.entry_id)
             while pool.state_counts().get("warm", 0) < 2:  # measure warm handoffs only
                 await pool.wait_changed(timeout=1.0)
-        warm = next(c for c in pool.containers.values() if c.state == "warm")
+        # Lease one so the pool cannot retire it under the exec measurements.
+        warm = (await pool.acquire()).container
         execs = []
         for _ in range(exec_runs):
             t = time.perf_counter()

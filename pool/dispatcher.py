@@ -121,6 +121,7 @@ class Dispatcher:
                 self.pool.release(c, healthy=False, phase=FailurePhase.HANDOFF)
                 continue
             elapsed = time.monotonic() - taken
+            self.pool.reconcile()  # replenish the moment the job is handed off
             lt = lease.launch_type.value
             with contextlib.suppress(*REDIS_ERRORS):  # informational; the result records it too
                 await self.store.set_launch(job.id, lt, c.name)

@@ -309,7 +309,9 @@ class WarmPool:
                 c = self.containers[name]
                 c.state = ContainerState.BUSY
                 c.uses += 1
-                self.reconcile()  # replenish now, not on the next tick
+                # The caller replenishes (`reconcile`) right after its handoff: starting a
+                # boot first would put the Docker SDK's work on this process's GIL in the
+                # handoff's path.
                 return Lease(c, LaunchType.WARM)
             name = decide.pick_spare_boot(views)
             if name is not None:

@@ -66,25 +66,19 @@ class ContainerRuntime(Protocol):
     async def close(self) -> None: ...
 
 
-def hardened_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
-    """The DESIGN.md worker hardening, in one place so a test can read it back."""
+def hardened_host_config(spec: ContainerSpec) -> dict[str, Any]:
+    """The DESIGN.md worker hardening, in one place (docker-py `create_host_config` names)."""
     return {
-        "image": spec.image,
-        "name": spec.name,
-        "labels": spec.labels,
-        "environment": spec.environment,
-        "detach": True,
         "network_mode": "none",
         "read_only": True,
         "tmpfs": {"/tmp": "rw,noexec,nosuid,size=64m"},
-        "user": spec.user,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "mem_limit": spec.memory,
         "memswap_limit": spec.memory,
         "nano_cpus": int(spec.cpus * 1e9),
         "pids_limit": spec.pids,
-        "volumes": {str(spec.host_dir.resolve()): {"bind": MOUNT_POINT, "mode": "rw"}},
+        "binds": {str(spec.host_dir.resolve()): {"bind": MOUNT_POINT, "mode": "rw"}},
         "auto_remove": False,
     }
 
@@ -119,8 +113,15 @@ class DockerRuntime:
 
     async def start(self, spec: ContainerSpec) -> str:
         def create_and_start() -> str:
-            container = self._docker().containers.run(**hardened_create_kwargs(spec))
-            return str(container.id)
+            # The low-level calls: create + start, without the high-level client's extra
+            # inspect and model building (this runs beside handoffs on the same GIL).
+            api = self._docker().api
+            created = api.create_container(
+                spec.image, name=spec.name, labels=spec.labels, environment=spec.environment,
+                user=spec.user, detach=True,
+                host_config=api.create_host_config(**hardened_host_config(spec)))
+            api.start(created["Id"])
+            return str(created["Id"])
 
         return await self._run(create_and_start)
 
