@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -148,23 +148,51 @@ def daemon_factory(settings_env: dict[str, str], data_dir: Path,
 __all__ = ["DaemonProcess", "free_port"]
 
 
-SESSION_STARTED = int(time.time())
+class ContainerCounter:
+    """Counts the worker containers this run creates, from the engine's own event stream."""
+
+    def __init__(self) -> None:
+        self.created = 0
+        self.version = "?"
+        self._stream: Any = None
+
+    def start(self) -> None:
+        try:
+            client = docker.from_env()
+            self.version = client.version().get("Version", "?")
+            self._stream = client.events(decode=True, filters={"type": "container",
+                                                               "event": "create"})
+        except Exception:
+            return
+        threading.Thread(target=self._count, daemon=True).start()
+
+    def _count(self) -> None:
+        try:
+            for event in self._stream:
+                pool = event.get("Actor", {}).get("Attributes", {}).get("vwe.pool", "")
+                if pool.startswith(f"test-{RUN_ID}"):
+                    self.created += 1
+        except Exception:
+            pass  # the stream was closed at the end of the run
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+COUNTER = ContainerCounter()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    COUNTER.start()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say what real parts the run used: the engine, the containers it created, the Redis."""
-    try:
-        client = docker.from_env()
-        version = client.version().get("Version", "?")
-        events = client.events(since=SESSION_STARTED, until=int(time.time()) + 1,
-                               filters={"type": "container", "event": "create"}, decode=True)
-        created = sum(1 for e in events if e.get("Actor", {}).get("Attributes", {})
-                      .get("vwe.pool", "").startswith(f"test-{RUN_ID}"))
-        client.close()
-        terminalreporter.write_line(
-            f"real Docker engine {version}: this run created {created} worker containers")
-    except Exception as exc:
-        terminalreporter.write_line(f"Docker engine not reached: {exc}")
+    COUNTER.stop()
+    terminalreporter.write_line(
+        f"real Docker engine {COUNTER.version}: this run created {COUNTER.created} "
+        "worker containers")
     url = os.environ.get("VWE_TEST_REDIS_URL")
     if url:
         try:
