@@ -25,7 +25,7 @@ run: provision
 
 ## test: provision, start a private Redis, run the whole suite, stop Redis
 test: provision
-	scripts/ensure-compose.sh
+	scripts/ensure-test-tools.sh
 	scripts/test.sh $(PYTEST_ARGS)
 
 test-unit: venv
