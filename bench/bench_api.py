@@ -309,11 +309,11 @@ def flush(url: str) -> None:
 
 
 async def _populate_cached(url: str, seed: str, resolution: int) -> str:
-    """A finished job for `seed`, as the daemon leaves it (JobStore.submit, then the fields of
-    JobStore.succeed), with three artifacts like a real world; returns its job id."""
+    """A finished job for `seed`, left by the daemon's own calls (JobStore.submit, read_new,
+    start_attempt, succeed), with three artifacts like a real world; returns its job id."""
     import redis.asyncio as aioredis
 
-    from pool.jobs import Artifact, encode_artifacts
+    from pool.jobs import Artifact
     from pool.store import JobStore
     from worldgen import GENERATOR_VERSION
     from worldgen.hashing import seed_from_text
@@ -324,18 +324,16 @@ async def _populate_cached(url: str, seed: str, resolution: int) -> str:
         await store.ensure_group()
         options = {"worldgen_version": 2, "legacy_fwl": False, "resolution": resolution}
         sub = await store.submit(seed, seed_from_text(seed), GENERATOR_VERSION, options)
-        queued = sub.job.queued_at or time.time()
+        entry = await store.read_new("bench-populate", block_ms=1000)
+        assert entry is not None and entry.endswith(sub.job_id)
+        claim = await store.start_attempt(entry, "bench-populate")
+        assert claim is not None
         artifacts = [Artifact("world.json", 1834, "ab" * 32, "application/json"),
                      Artifact("biomes.npy", resolution * resolution + 128, "cd" * 32,
                               "application/octet-stream"),
                      Artifact("biomes.png", 412_345, "ef" * 32, "image/png")]
-        await client.hset(store.job_key(sub.job_id), mapping={
-            "status": "succeeded", "attempts": 1, "started_at": repr(queued + 0.002),
-            "finished_at": repr(queued + 1.1), "launch_type": "warm", "generation_s": repr(1.05),
-            "artifacts": encode_artifacts(artifacts), "container": "vwe-bench-api-0",
-            "progress": 1, "message": "done", "error": "",
-        })
-        await client.decr(store.depth_key)  # it left the queue when it started
+        assert await store.succeed(claim, launch_type="warm", generation_s=1.05,
+                                   artifacts=artifacts, container="vwe-bench-api-0")
         return sub.job_id
     finally:
         await client.aclose()
