@@ -4,6 +4,7 @@ test run by label, printing the logs of a failed test's containers first."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 import redis
 from daemonproc import DaemonProcess, free_port
@@ -63,10 +65,16 @@ def docker_client() -> Iterator[docker.DockerClient]:
         pytest.fail(f"no Docker engine: {exc}; run the suite with `make test`")
     yield client
     # Whatever a test left behind, remove it by the run's pool-name prefix.
-    for c in client.containers.list(all=True, filters={"label": "vwe.pool"}):
-        if c.labels.get("vwe.pool", "").startswith(f"test-{RUN_ID}"):
-            c.remove(force=True)
+    for row in client.api.containers(all=True, filters={"label": "vwe.pool"}):
+        if (row.get("Labels") or {}).get("vwe.pool", "").startswith(f"test-{RUN_ID}"):
+            remove_quietly(client, row["Id"])
     client.close()
+
+
+def remove_quietly(client: docker.DockerClient, container_id: str) -> None:
+    """Remove a container that a daemon may be removing at the same moment."""
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        client.api.remove_container(container_id, force=True)
 
 
 @pytest.fixture
@@ -76,11 +84,13 @@ def pool_name(request: pytest.FixtureRequest, docker_client: docker.DockerClient
     name = f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
     yield name
     failed = getattr(request.node, "rep_call", None)
-    for c in docker_client.containers.list(all=True, filters={"label": f"vwe.pool={name}"}):
+    api = docker_client.api
+    for row in api.containers(all=True, filters={"label": f"vwe.pool={name}"}):
         if failed is not None and failed.failed:
-            logs = c.logs(tail=30).decode(errors="replace")
-            print(f"\n--- logs of {c.name} ({c.status}) ---\n{logs}")
-        c.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                logs = api.logs(row["Id"], tail=30).decode(errors="replace")
+                print(f"\n--- logs of {row['Names'][0]} ({row['State']}) ---\n{logs}")
+        remove_quietly(docker_client, row["Id"])
 
 
 @pytest.fixture

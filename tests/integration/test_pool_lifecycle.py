@@ -7,7 +7,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
 
 import docker
 import httpx
@@ -19,9 +18,11 @@ from conftest import DaemonProcess
 pytestmark = pytest.mark.integration
 
 
-def managed(docker_client: docker.DockerClient, pool_name: str) -> dict[str, Any]:
-    return {c.name: c for c in docker_client.containers.list(
-        all=True, filters={"label": f"vwe.pool={pool_name}"})}
+def managed(docker_client: docker.DockerClient, pool_name: str) -> set[str]:
+    """Names of the pool's containers, from one list call: the pool may remove one at any
+    moment, so no per-container inspect."""
+    rows = docker_client.api.containers(all=True, filters={"label": f"vwe.pool={pool_name}"})
+    return {row["Names"][0].lstrip("/") for row in rows}
 
 
 def test_pool_fills_and_sequential_jobs_are_warm(
@@ -40,7 +41,7 @@ def test_pool_fills_and_sequential_jobs_are_warm(
     # Back to size, and never a container the pool does not track.
     state = pool_state(d.url)
     tracked = {c["name"] for c in state["containers"]}
-    eventually(lambda: set(managed(docker_client, pool_name)) <= tracked | set(), timeout=10)
+    eventually(lambda: managed(docker_client, pool_name) <= tracked, timeout=10)
 
 
 def test_worker_containers_are_hardened(
@@ -48,7 +49,8 @@ def test_worker_containers_are_hardened(
     pool_name: str,
 ) -> None:
     daemon_factory(VWE_POOL_SIZE="1").start(wait_warm=1)
-    (container,) = managed(docker_client, pool_name).values()
+    (name,) = managed(docker_client, pool_name)
+    container = docker_client.containers.get(name)
     host = container.attrs["HostConfig"]
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
@@ -125,7 +127,7 @@ def test_kill9_then_restart_leaves_no_untracked_container(
     assert first.proc is not None
     os.kill(first.proc.pid, signal.SIGKILL)
     first.proc.wait(10)
-    before = set(managed(docker_client, pool_name))
+    before = managed(docker_client, pool_name)
     assert before, "the killed daemon's containers should still exist"
 
     second = daemon_factory(VWE_POOL_SIZE="2", VWE_MAP_RESOLUTION="4096").start()
@@ -133,7 +135,7 @@ def test_kill9_then_restart_leaves_no_untracked_container(
     def converged() -> bool:
         tracked = {c["name"] for c in pool_state(second.url)["containers"]
                    if c["daemon"] == second.env["VWE_INSTANCE_ID"]}
-        actual = set(managed(docker_client, pool_name))
+        actual = managed(docker_client, pool_name)
         return actual == tracked and len(warm_names(second.url)) >= 2
 
     eventually(converged, timeout=40, interval=0.5)
@@ -150,7 +152,7 @@ def test_sigterm_drains_and_removes_every_container(
     job_id = submit(d.url, "drain").json()["job_id"]
     time.sleep(0.05)
     assert d.stop(timeout=60) == 0
-    assert managed(docker_client, pool_name) == {}
+    assert managed(docker_client, pool_name) == set()
     status = redis.Redis.from_url(d.env["VWE_REDIS_URL"]).hget(
         f"{pool_name}:job:{job_id}", "status")
     assert status in (b"succeeded", b"queued", b"running")
