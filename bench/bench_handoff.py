@@ -48,7 +48,7 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
     await redis.flushdb()
     store = JobStore(redis, settings.pool_name, 600, 100_000)
     await store.ensure_group()
-    runtime = DockerRuntime(settings)
+    runtime = DockerRuntime()
     pool = WarmPool(settings, runtime, Metrics())
     await pool.start()
     while pool.state_counts().get("warm", 0) < 2:

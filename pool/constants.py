@@ -12,7 +12,8 @@ SEED_KEY_PREFIX = "{p}:seed:"
 QUEUE_DEPTH_KEY = "{p}:queue:depth"
 # Sorted set of arrival times (score = unix time) for the autoscaler and `simulate --export`.
 ARRIVALS_KEY = "{p}:arrivals"
-# Hash of run-time pool policy (size, max, ...) set by PATCH /v1/pool; survives restarts.
+# Hash of run-time pool policy (size, max, ...) set by PATCH /v1/pool; survives restarts;
+# every daemon re-reads it each heartbeat.
 POLICY_KEY = "{p}:policy"
 # Hash per container the daemon tracks, for `GET /v1/pool` from any process.
 CONTAINERS_KEY = "{p}:containers:"
@@ -20,8 +21,6 @@ CONTAINERS_KEY = "{p}:containers:"
 HEARTBEAT_KEY_PREFIX = "{p}:daemon:"
 # Pub/sub channel: a job's progress and completion, so waiters need not poll.
 EVENTS_CHANNEL_PREFIX = "{p}:events:"
-# Pub/sub channel announcing a policy change to every daemon.
-POLICY_CHANNEL = "{p}:policy:changed"
 
 # Finished job records (and their seed cache entries) expire after VWE_RESULT_TTL_S.
 # Heartbeat TTL: a daemon missing this long is considered dead.

@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from pool import constants
 from pool.autoscale import autoscale_target
 from pool.dispatcher import REDIS_ERRORS, Dispatcher
 from pool.logs import get_logger
@@ -69,7 +70,7 @@ class Daemon:
         self.settings = settings
         self.metrics = metrics
         self.redis = redis
-        self.runtime = runtime or DockerRuntime(settings)
+        self.runtime = runtime or DockerRuntime()
         self.store = JobStore(redis, settings.pool_name, settings.result_ttl_s,
                               settings.queue_max)
         self.pool = WarmPool(settings, self.runtime, metrics,
@@ -77,7 +78,7 @@ class Daemon:
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
         self.scheduler = AsyncIOScheduler()
         self._loop_task: asyncio.Task[None] | None = None
-        self._queue_depth = 0
+        self.queue_depth = 0
         self._docker_up = True
         # Metrics read this daemon as a live snapshot at scrape time.
         self.pool_view = _PoolView(self)
@@ -94,8 +95,9 @@ class Daemon:
         every(self.maintain, "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
         every(self.pool.check_health, "interval", seconds=s.health_interval_s, id="health",
               **opts)
-        every(self.heartbeat, "interval", seconds=1, id="heartbeat", **opts)
-        every(self.pool.reap, "interval", seconds=5, id="reap", **opts)
+        every(self.heartbeat, "interval", seconds=constants.HEARTBEAT_INTERVAL_S, id="heartbeat",
+              **opts)
+        every(self.pool.recover, "interval", seconds=5, id="reap", **opts)
         every(self.autoscale, "interval", seconds=5, id="autoscale", **opts)
         self.scheduler.start()
         self._loop_task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
@@ -115,7 +117,7 @@ class Daemon:
                                         "containers": self.pool.snapshot()})
             policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
             self.pool.set_policy(policy)
-            self._queue_depth = await self.store.depth()
+            self.queue_depth = await self.store.depth()
             await self.store.keep_claimed(self.dispatcher.consumer,
                                           list(self.dispatcher.inflight))
             self.dispatcher.redis_up = True
@@ -136,7 +138,7 @@ class Daemon:
         current = self.pool.target()
         target, reason = autoscale_target(
             arrivals, now, window_s=self.settings.autoscale_window_s, boot_s=boot_s,
-            quantile=self.settings.autoscale_quantile, waiting=self._queue_depth, policy=p,
+            quantile=self.settings.autoscale_quantile, waiting=self.queue_depth, policy=p,
             current=current, step_down=self.settings.autoscale_step_down)
         if (target, reason) != self.pool.autoscaled:
             log.info("autoscale target", target=target, reason=reason, boot_s=round(boot_s, 2))
@@ -180,7 +182,7 @@ class _PoolView:
         return self.d.pool.cap()
 
     def queue_depth(self) -> int:
-        return self.d._queue_depth
+        return self.d.queue_depth
 
     def component_up(self) -> dict[str, bool]:
         return {"redis": self.d.dispatcher.redis_up, "docker": self.d._docker_up}

@@ -18,11 +18,11 @@ from typing import Any
 
 import redis.exceptions
 
-from pool.exceptions import GenerationFailed, HandoffFailed, StoreUnavailable
+from pool.exceptions import GenerationFailed, HandoffFailed, PoolClosed, StoreUnavailable
 from pool.jobs import Artifact
 from pool.logs import get_logger
 from pool.metrics import Metrics
-from pool.pool import Lease, PoolClosed, WarmPool
+from pool.pool import Lease, WarmPool
 from pool.settings import Settings
 from pool.states import FailurePhase
 from pool.store import Claim, JobStore

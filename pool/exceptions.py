@@ -33,5 +33,5 @@ class QueueFull(VweError):
     """The queue is at its cap; the caller should retry later."""
 
 
-class InvalidSeed(VweError, ValueError):
-    """A seed the game would refuse."""
+class PoolClosed(VweError):
+    """The pool is draining and leases no more containers."""

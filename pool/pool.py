@@ -21,7 +21,7 @@ from typing import Any
 
 from pool import policy as decide
 from pool.agent_client import AgentClient
-from pool.exceptions import BootFailed, VweError
+from pool.exceptions import BootFailed, PoolClosed
 from pool.logs import get_logger
 from pool.metrics import Metrics
 from pool.policy import ContainerView, PoolPolicy
@@ -43,10 +43,6 @@ log = get_logger("vwe.pool")
 READY_POLL_S = 0.02
 # How often a booting container is checked for having exited, to fail fast instead of timing out.
 EXITED_POLL_S = 1.0
-
-
-class PoolClosed(VweError):
-    """The pool is draining and leases no more containers."""
 
 
 @dataclass(eq=False)
@@ -289,7 +285,7 @@ class WarmPool:
             if c.id:
                 await self.runtime.remove(c.id)
         except Exception as exc:
-            # The reaper retries by label; do not lose the record's slot meanwhile.
+            # Forget it anyway: the periodic reaper finds it by label and removes it then.
             log.warning("container removal failed", container=c.name, error=repr(exc))
         c.state = ContainerState.GONE
         c.agent.close()
@@ -358,7 +354,8 @@ class WarmPool:
         self.reconcile()
 
     async def recover(self) -> None:
-        """Adopt healthy idle containers of dead daemons; remove the rest of this pool's."""
+        """Adopt healthy idle containers of dead daemons; remove the rest of this pool's
+        (also run periodically as the reaper of lost creates and dead daemons' leftovers)."""
         alive = await self._alive_daemons() if self._alive_daemons else set()
         for info in await self.runtime.list({LABEL_POOL: self.settings.pool_name,
                                              LABEL_TEMPLATE: self.template}):
@@ -381,10 +378,6 @@ class WarmPool:
                 log.info("orphan container removed", container=info.name, previous_owner=owner)
                 await self.runtime.remove(info.id)
                 shutil.rmtree(host_dir, ignore_errors=True)
-
-    async def reap(self) -> None:
-        """Remove this pool's containers that nobody tracks (lost creates, dead daemons)."""
-        await self.recover()
 
     async def drain(self, timeout: float) -> None:
         """Stop leasing, let busy containers finish up to `timeout`, then remove everything."""

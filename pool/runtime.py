@@ -7,7 +7,6 @@ means "gone", which for removal is success, not an error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,6 @@ import docker.errors
 import requests.exceptions
 
 from pool.exceptions import RuntimeUnavailable
-from pool.settings import Settings
 from worldgen.protocol import MOUNT_POINT
 
 T = TypeVar("T")
@@ -59,7 +57,6 @@ class ContainerRuntime(Protocol):
     async def ping(self) -> bool: ...
     async def start(self, spec: ContainerSpec) -> str: ...
     async def remove(self, container_id: str) -> None: ...
-    async def kill(self, container_id: str) -> None: ...
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
     async def is_running(self, container_id: str) -> bool: ...
     async def logs(self, container_id: str, tail: int = 50) -> str: ...
@@ -86,7 +83,7 @@ def hardened_host_config(spec: ContainerSpec) -> dict[str, Any]:
 class DockerRuntime:
     """`ContainerRuntime` over docker-py, one client, calls on an executor."""
 
-    def __init__(self, settings: Settings | None = None, max_workers: int = 8) -> None:
+    def __init__(self, max_workers: int = 8) -> None:
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="docker")
         self._client: docker.DockerClient | None = None
 
@@ -137,13 +134,6 @@ class DockerRuntime:
                 raise
 
         await self._run(remove)
-
-    async def kill(self, container_id: str) -> None:
-        def kill() -> None:
-            with contextlib.suppress(docker.errors.APIError):  # not running, or gone
-                self._docker().api.kill(container_id)
-
-        await self._run(kill)
 
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}

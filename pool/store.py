@@ -272,7 +272,6 @@ class JobStore:
     async def save_policy(self, policy: PoolPolicy) -> None:
         fields = {k: (int(v) if isinstance(v, bool) else v) for k, v in policy.__dict__.items()}
         await self.redis.hset(c.key(c.POLICY_KEY, self.pool), mapping=fields)
-        await self.redis.publish(c.key(c.POLICY_CHANNEL, self.pool), "changed")
 
     async def heartbeat(self, instance: str, snapshot: dict[str, Any]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 @contextlib.asynccontextmanager
 async def running_pool(settings: Any) -> AsyncIterator[WarmPool]:
     """A started pool, drained and closed afterwards whatever the test did."""
-    pool = WarmPool(settings, DockerRuntime(settings), Metrics())
+    pool = WarmPool(settings, DockerRuntime(), Metrics())
     await pool.start()
     try:
         yield pool
@@ -77,6 +77,6 @@ async def test_a_broken_image_backs_off_instead_of_spinning(
         assert 2 <= failures <= 8, failures
         assert boots == failures
         assert pool.state_counts().get("warm", 0) == 0
-    leftovers = DockerRuntime(settings)
+    leftovers = DockerRuntime()
     assert await leftovers.list({"vwe.pool": settings.pool_name}) == []
     await leftovers.close()
