@@ -16,6 +16,8 @@ def check_seed(seed: str) -> str:
     """The game's rule: 1-10 characters (UTF-16 code units), none of them a control character."""
     if not seed:
         raise ValueError("seed must not be empty")
+    if len(seed) <= MAX_SEED_UNITS and seed.isascii() and seed.isprintable():
+        return seed  # the common case, decided without a per-character lookup
     units = len(seed.encode("utf-16-le")) // 2
     if units > MAX_SEED_UNITS:
         raise ValueError(f"seed must be at most {MAX_SEED_UNITS} characters, got {units}")

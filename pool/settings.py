@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     queue_max: int = Field(1000, ge=1)
     reclaim_idle_s: float = Field(30.0, gt=0)
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    api_answer_cache_s: float = Field(10.0, ge=0)
 
     # --- autoscaling ---
     autoscale: bool = False

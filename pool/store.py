@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
 from pool import constants as c
+from pool.autopipeline import AutoPipeline
 from pool.exceptions import QueueFull
 from pool.jobs import Artifact, Job, encode_artifacts, new_job_id
 from pool.policy import PoolPolicy
@@ -101,7 +103,8 @@ class JobStore:
         self.depth_key = c.key(c.QUEUE_DEPTH_KEY, pool_name)
         self.job_prefix = c.key(c.JOB_KEY_PREFIX, pool_name)
         self.events = c.key(c.EVENTS_CHANNEL_PREFIX, pool_name)
-        self._submit = self.redis.register_script(_SUBMIT_LUA)
+        self._submit_sha = self.redis.register_script(_SUBMIT_LUA).sha
+        self._submits = AutoPipeline(redis)  # the API's busiest call
         self._start = self.redis.register_script(_START_LUA)
 
     # ---- keys ----
@@ -109,7 +112,7 @@ class JobStore:
         return self.job_prefix + job_id
 
     def seed_key(self, seed: str, generator: str, options: dict[str, Any]) -> str:
-        opts = json.dumps(options, sort_keys=True, separators=(",", ":"))
+        opts = orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode()
         return c.key(c.SEED_KEY_PREFIX, self.pool, f"{generator}:{opts}:{seed}")
 
     async def ensure_group(self) -> None:
@@ -122,25 +125,27 @@ class JobStore:
     # ---- API side ----
     async def submit(self, seed: str, seed_hash: int, generator: str,
                      options: dict[str, Any]) -> Submission:
-        job_id = new_job_id()
-        now = time.time()
+        job = Job(id=new_job_id(), seed=seed, status=JobState.QUEUED, seed_hash=seed_hash,
+                  generator=generator, options=options, queued_at=time.time())
         fields = {
-            "id": job_id, "seed": seed, "seed_hash": str(seed_hash), "generator": generator,
-            "options": json.dumps(options, sort_keys=True), "status": JobState.QUEUED.value,
-            "attempts": "0", "queued_at": repr(now),
+            "id": job.id, "seed": seed, "seed_hash": str(seed_hash), "generator": generator,
+            "options": orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode(),
+            "status": job.status.value,
+            "attempts": "0", "queued_at": repr(job.queued_at),
         }
-        result = await self._submit(
+        result = await self._submits.run_script(
+            _SUBMIT_LUA, self._submit_sha,
             keys=[self.seed_key(seed, generator, options), self.depth_key, self.stream,
                   c.key(c.ARRIVALS_KEY, self.pool)],
-            args=[self.job_prefix, job_id, repr(now), self.queue_max, self.result_ttl_s,
-                  max(10_000, 10 * self.queue_max), json.dumps(fields)],
+            args=[self.job_prefix, job.id, fields["queued_at"], self.queue_max,
+                  self.result_ttl_s, max(10_000, 10 * self.queue_max), orjson.dumps(fields)],
         )
         kind = _s(result[0])
         if kind == "full":
             raise QueueFull(f"the queue is full ({self.queue_max} jobs waiting)")
         if kind == "existing":
-            return Submission(_s(result[1]), False, Job.from_hash(json.loads(result[2])))
-        return Submission(job_id, True, Job.from_hash(fields))
+            return Submission(_s(result[1]), False, Job.from_hash(orjson.loads(result[2])))
+        return Submission(job.id, True, job)
 
     async def get(self, job_id: str) -> Job | None:
         raw = await self.redis.hgetall(self.job_key(job_id))

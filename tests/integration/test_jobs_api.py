@@ -63,9 +63,12 @@ def test_same_seed_at_once_shares_one_generation_then_is_cached(
     assert again.json()["status"] == "succeeded"
     assert again.json()["job_id"] == done["job_id"]
     assert again.json()["cached"] is True
+    # The first cached answer came from Redis; this one from the API's memory: the same bytes.
+    from_memory = submit(d.url, "twice")
+    assert from_memory.status_code == 200 and from_memory.content == again.content
     metrics = httpx.get(f"{d.url}/metrics").text
     cached_before = sum(a.status_code == 200 for a in answers)
-    assert f'vwe_jobs_total{{status="cached"}} {1.0 + cached_before}' in metrics
+    assert f'vwe_jobs_total{{status="cached"}} {2.0 + cached_before}' in metrics
     assert 'vwe_jobs_total{status="succeeded"} 1.0' in metrics
 
 

@@ -1,0 +1,120 @@
+"""Automatic pipelining: script calls made while a round trip is in flight share the next one.
+
+On its own, redis-py spends about 130 us of CPU per command (a pool checkout, packing, waking a
+reader), against about 30 us per command inside a pipeline. Under load the API's submits
+arrive many per event-loop turn, so they are queued here and written as one batch, one
+batch at a time: while a batch is on the wire the next one fills up, and an idle
+caller pays one round trip as before. ioredis calls this `enableAutoPipelining`.
+
+Each script still runs atomically in Redis; only the round trip is shared. A reply error
+reaches its own caller; a connection error reaches every caller of that batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from hiredis import pack_command
+from redis.exceptions import NoScriptError, ResponseError
+
+# Larger batches add latency for the first caller without saving more CPU.
+MAX_BATCH = 128
+
+_Call = tuple[str, str, Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+
+
+class AutoPipeline:
+    def __init__(self, redis: aioredis.Redis, max_batch: int = MAX_BATCH) -> None:
+        self.redis: Any = redis
+        self.max_batch = max_batch
+        self._queue: list[_Call] = []
+        self._sender: asyncio.Task[None] | None = None
+        self.round_trips = 0  # batches sent, for tests and debugging
+
+    async def run_script(self, source: str, sha: str, keys: Sequence[Any],
+                         args: Sequence[Any]) -> Any:
+        """EVALSHA `sha` (the SHA-1 of `source`, loaded again if Redis lost it)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((source, sha, keys, args, future))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_all())
+        return await future
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            await asyncio.gather(self._sender, return_exceptions=True)
+
+    async def _send_all(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[:self.max_batch]
+                del self._queue[:self.max_batch]
+                await self._send(batch)
+        finally:
+            for *_, future in self._queue:  # left only if this task was cancelled
+                future.cancel()
+            self._queue.clear()
+
+    async def _send(self, batch: list[_Call], reloaded: bool = False) -> None:
+        batch = [call for call in batch if not call[4].done()]  # callers that gave up
+        if not batch:
+            return
+        # hiredis packs in C what redis-py's asyncio connection packs in Python, argument by
+        # argument: a third of a submit's client-side cost.
+        packed = b"".join(pack_command(("EVALSHA", sha, len(keys), *keys, *args))
+                          for _source, sha, keys, args, _future in batch)
+        pool = self.redis.connection_pool
+        self.round_trips += 1
+        try:
+            conn = await pool.get_connection()
+            try:
+                replies = await conn.retry.call_with_retry(
+                    lambda: self._exchange(conn, packed, len(batch)),
+                    lambda _error: conn.disconnect())
+            finally:
+                await pool.release(conn)
+        except Exception as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled (shutdown): nobody may wait forever
+            for *_, future in batch:
+                future.cancel()
+            raise
+        lost: list[_Call] = []
+        for call, reply in zip(batch, replies, strict=True):
+            future = call[4]
+            if future.done():
+                continue
+            if isinstance(reply, NoScriptError) and not reloaded:
+                lost.append(call)  # Redis restarted or its scripts were flushed
+            elif isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+        if lost:
+            try:
+                for source in {call[0] for call in lost}:
+                    await self.redis.script_load(source)
+            except Exception as exc:
+                for *_, future in lost:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            await self._send(lost, reloaded=True)
+
+    @staticmethod
+    async def _exchange(conn: Any, packed: bytes, count: int) -> list[Any]:
+        """Send a batch and read its replies; an error reply is a value, not a raise."""
+        await conn.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(await conn.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
