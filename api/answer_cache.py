@@ -1,5 +1,7 @@
 """Answers for finished worlds, kept in the API process so a popular seed costs no Redis call.
 
+Keyed by the request's body, byte for byte: the same bytes always parse to the same request.
+
 Only succeeded jobs are kept: such a record never changes again, so the one risk is serving it
 after Redis has expired it. An entry therefore lives `ttl_s` at most, and never past the
 record's own expiry (finished_at + VWE_RESULT_TTL_S). Redis stays the source of truth: a miss,
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 # Enough for every seed a busy day keeps asking for; a few MB of encoded answers.
 MAX_ENTRIES = 4096
@@ -22,9 +24,9 @@ class AnswerCache:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: bytes) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -35,7 +37,7 @@ class AnswerCache:
         self._entries.move_to_end(key)
         return body
 
-    def put(self, key: Hashable, body: bytes, record_expires_at: float) -> None:
+    def put(self, key: bytes, body: bytes, record_expires_at: float) -> None:
         if self.ttl_s <= 0:
             return
         expires_at = min(self.clock() + self.ttl_s, record_expires_at)

@@ -33,6 +33,8 @@ from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
 
 router = APIRouter()
+# A valid body is short; a long one (padded with whitespace) is answered but not remembered.
+MAX_ANSWER_KEY_BYTES = 512
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (404, 422, 429, 503)
@@ -62,15 +64,17 @@ busy_router = APIRouter(route_class=PlainRoute)
                   openapi_extra={"requestBody": {"required": True, "content": {
                       "application/json": {"schema": WorldRequest.model_json_schema()}}}})
 async def submit_world(request: Request) -> Response:
-    try:
-        body = WorldRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
     state = request.app.state
-    options = body.options(state.settings.map_resolution)
-    answer_key = (body.seed, *options.values())
-    answer = state.answers.get(answer_key)
+    raw = await request.body()
+    # Bytes that led to a finished world lead there again: a repeated request is answered
+    # from memory before it is even parsed.
+    answer = state.answers.get(raw)
     if answer is None:
+        try:
+            body = WorldRequest.model_validate_json(raw)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+        options = body.options(state.settings.map_resolution)
         submission = await state.store.submit(body.seed, seed_from_text(body.seed),
                                               GENERATOR_VERSION, options)
         job = submission.job
@@ -78,9 +82,9 @@ async def submit_world(request: Request) -> Response:
             return Response(orjson.dumps(job_body(job)), status_code=202,
                             media_type="application/json")
         answer = orjson.dumps(job_body(job, cached=True))
-        if job.status is JobState.SUCCEEDED and job.finished_at is not None:
-            state.answers.put(answer_key, answer,
-                              job.finished_at + state.settings.result_ttl_s)
+        if (job.status is JobState.SUCCEEDED and job.finished_at is not None
+                and len(raw) <= MAX_ANSWER_KEY_BYTES):
+            state.answers.put(raw, answer, job.finished_at + state.settings.result_ttl_s)
     state.cached_total.inc()
     return Response(answer, status_code=200, media_type="application/json")
 
