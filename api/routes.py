@@ -35,6 +35,8 @@ from worldgen.hashing import seed_from_text
 router = APIRouter()
 # A valid body is short; a long one (padded with whitespace) is answered but not remembered.
 MAX_ANSWER_KEY_BYTES = 512
+# The most of a request body read before answering 413; valid ones are a few hundred bytes.
+MAX_BODY_BYTES = 64 * 1024
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (404, 422, 429, 503)
@@ -45,6 +47,18 @@ def _check_job_id(job_id: str) -> str:
     if not JOB_ID.match(job_id):
         raise ApiError(422, "invalid_job_id", "job_id must be 32 lowercase hex characters")
     return job_id
+
+
+async def _read_body(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "body_too_large",
+                           f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class PlainRoute(APIRoute):
@@ -59,13 +73,14 @@ class PlainRoute(APIRoute):
 busy_router = APIRouter(route_class=PlainRoute)
 
 
-@busy_router.post("/v1/worlds", status_code=202, response_model=JobOut, responses=ERRORS,
+@busy_router.post("/v1/worlds", status_code=202, response_model=JobOut,
+                  responses={**ERRORS, 413: {"model": ErrorOut}},
                   summary="Generate the world for a seed (or get it from the cache)",
                   openapi_extra={"requestBody": {"required": True, "content": {
                       "application/json": {"schema": WorldRequest.model_json_schema()}}}})
 async def submit_world(request: Request) -> Response:
     state = request.app.state
-    raw = await request.body()
+    raw = await _read_body(request)
     # Bytes that led to a finished world lead there again: a repeated request is answered
     # from memory before it is even parsed.
     answer = state.answers.get(raw)

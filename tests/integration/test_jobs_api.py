@@ -208,6 +208,9 @@ def test_bad_ids_names_and_json_are_4xx_never_500(
     raw = httpx.post(f"{d.url}/v1/worlds", content=b"{not json",
                      headers={"content-type": "application/json"})
     assert raw.status_code == 422 and raw.json()["error"]["code"] == "invalid_request"
+    huge = httpx.post(f"{d.url}/v1/worlds", content=b'{"seed": "ok"' + b" " * 200_000 + b"}",
+                      headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and "message" in huge.json()["error"], huge.text
 
 
 def test_patch_pool_needs_the_token_and_persists(
