@@ -1,14 +1,17 @@
 """HTTP throughput and tail latency of `POST /v1/worlds`, against a minimal FastAPI baseline.
 
-Three runs, each driven by `wrk` from a separate process over loopback (POST bodies come from Lua
+Four runs, each driven by `wrk` from a separate process over loopback (POST bodies come from Lua
 scripts written to a temporary folder at run time), each a 2 s warm-up then a 10 s measurement:
 
-1. baseline: a minimal FastAPI app defined here (one Redis GET per request, a small JSON answer),
-   served by uvicorn in a subprocess with the daemon's options (pool/cli.py `cmd_serve`:
-   uvloop/httptools when installed, log_config=None, access_log=False, lifespan on);
+1. baseline: a minimal FastAPI app defined here (one Redis GET per request, a small JSON answer;
+   stock FastAPI, none of the app's tuning: its OpenTelemetry check, unfrozen GC), served by
+   uvicorn in a subprocess with the daemon's options (pool/cli.py `cmd_serve`: uvloop/httptools
+   when installed, log_config=None, access_log=False, lifespan on);
 2. cached: the real app (`vwe-pool serve --role api`) answering `200` from the result cache for a
    seed whose finished job was written to Redis as the daemon writes it (JobStore);
-3. enqueue: the real app accepting a new job (`202`) for a distinct seed on every request,
+3. cached-redis: the same with the app's in-memory answers off (VWE_API_ANSWER_CACHE_S=0), so
+   every answer costs one Redis script call, for comparison;
+4. enqueue: the real app accepting a new job (`202`) for a distinct seed on every request,
    with a queue cap nobody reaches and no daemon consuming.
 
 CPU placement (2 cores): by default the server under test is pinned to CPU 0 and wrk to CPU 1
@@ -65,6 +68,7 @@ CACHED_SEED = "BenchSeed1"
 BASELINE_KEY = "bench:baseline"
 FORBIDDEN_DBS = (0, 9)  # the dev database and the integration tests' one
 TARGETS = {"cached": (4000.0, 0.70, 25.0), "enqueue": (2000.0, None, 25.0)}
+RUNS = ("baseline", "cached", "cached-redis", "enqueue")
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,9 +372,10 @@ def run_baseline(bench: Bench, url: str) -> WrkResult:
         bench.stop(proc)
 
 
-def start_api(bench: Bench, url: str, log_name: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_api(bench: Bench, url: str, log_name: str, **extra_env: str
+              ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, "VWE_REDIS_URL": url, "VWE_POOL_NAME": POOL_NAME,
+    env = {**os.environ, **extra_env, "VWE_REDIS_URL": url, "VWE_POOL_NAME": POOL_NAME,
            "VWE_API_HOST": "127.0.0.1", "VWE_API_PORT": str(port), "VWE_LOG_FORMAT": "json",
            "VWE_LOG_LEVEL": "warning", "VWE_QUEUE_MAX": "10000000",
            "VWE_DATA_DIR": str(bench.tmp / "data"), "VWE_MAP_RESOLUTION": "2048"}
@@ -380,10 +385,13 @@ def start_api(bench: Bench, url: str, log_name: str) -> tuple[subprocess.Popen[b
     return proc, port
 
 
-def run_cached(bench: Bench, url: str) -> tuple[WrkResult, str]:
+def run_cached(bench: Bench, url: str, memory: bool = True) -> tuple[WrkResult, str]:
+    """With `memory`, the app's defaults (a repeated request is answered from its memory);
+    without, VWE_API_ANSWER_CACHE_S=0: every answer comes from Redis, one script call each."""
     flush(url)
     job_id = asyncio.run(_populate_cached(url, CACHED_SEED, 2048))
-    proc, port = start_api(bench, url, "cached.log")
+    extra = {} if memory else {"VWE_API_ANSWER_CACHE_S": "0"}
+    proc, port = start_api(bench, url, "cached.log", **extra)
     base = f"http://127.0.0.1:{port}"
     try:
         status, body, text = http("POST", f"{base}/v1/worlds", {"seed": CACHED_SEED})
@@ -442,7 +450,7 @@ def run_enqueue(bench: Bench, url: str) -> tuple[WrkResult, str]:
 
 def verdict(name: str, r: WrkResult, ratio: float) -> str:
     if name not in TARGETS:
-        return "reference"
+        return "reference" if name == "baseline" else "for comparison"
     rps_min, ratio_min, p99_max = TARGETS[name]
     ok = r.rps >= rps_min and r.p99_ms <= p99_max and r.non_2xx == 0 and r.socket_errors == 0
     if ratio_min is not None:
@@ -470,6 +478,8 @@ def report(args: argparse.Namespace, bench: Bench, runs: dict[str, list[WrkResul
     labels = {
         "baseline": "baseline: minimal FastAPI, 1 Redis GET (`POST /bench`)",
         "cached": "`POST /v1/worlds` cached (200)",
+        "cached-redis": "`POST /v1/worlds` cached (200), memory off: 1 Redis call "
+                        "(`VWE_API_ANSWER_CACHE_S=0`)",
         "enqueue": "`POST /v1/worlds` new seed (202)",
     }
     import fastapi
@@ -557,7 +567,7 @@ def main() -> int:
                         help="do not pin the server and wrk to separate CPUs")
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
-    parser.add_argument("--only", choices=["baseline", "cached", "enqueue"], action="append",
+    parser.add_argument("--only", choices=RUNS, action="append",
                         help="run only these (repeatable); RESULTS.md is then left alone")
     parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args()
@@ -565,7 +575,7 @@ def main() -> int:
         print("bench_api: skipped, wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 0
     url = redis_url_for(args.redis, args.db)
-    wanted = args.only or ["baseline", "cached", "enqueue"]
+    wanted = args.only or list(RUNS)
     args.repeat = max(1, args.repeat)
 
     runs: dict[str, list[WrkResult]] = {name: [] for name in wanted}
@@ -580,6 +590,8 @@ def main() -> int:
                 if "cached" in wanted:
                     result, check = run_cached(bench, url)
                     runs["cached"].append(result)
+                if "cached-redis" in wanted:
+                    runs["cached-redis"].append(run_cached(bench, url, memory=False)[0])
                 if "enqueue" in wanted:
                     result, check2 = run_enqueue(bench, url)
                     runs["enqueue"].append(result)
