@@ -121,6 +121,7 @@ class PoolOut(BaseModel):
     max_age_s: float
     max_uses: int
     idle_ttl_s: float
+    surplus_idle_s: float
     queue_depth: int
     containers: list[ContainerOut]
 
@@ -134,6 +135,7 @@ class PoolPatch(BaseModel):
     max_age_s: float | None = Field(None, gt=0)
     max_uses: int | None = Field(None, ge=1)
     idle_ttl_s: float | None = Field(None, gt=0)
+    surplus_idle_s: float | None = Field(None, ge=0)
     autoscale: bool | None = None
 
 

@@ -171,6 +171,7 @@ async def _pool_out(request: Request) -> PoolOut:
         target=daemon.pool.target() if daemon is not None else policy.size,
         autoscale=policy.autoscale, autoscale_reason=autoscaled[1] if autoscaled else None,
         max_age_s=policy.max_age_s, max_uses=policy.max_uses, idle_ttl_s=policy.idle_ttl_s,
+        surplus_idle_s=policy.surplus_idle_s,
         queue_depth=await state.store.depth(),
         containers=[ContainerOut(**c) for c in containers],
     )

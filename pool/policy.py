@@ -31,6 +31,10 @@ class PoolPolicy:
     idle_ttl_s: float = 1800.0
     max_concurrent_boots: int = 2
     autoscale: bool = False
+    # A container above the target is kept this long after its last job, for the next one:
+    # replacing each leased container at once and shedding it on return would cost a boot
+    # per job under steady load.
+    surplus_idle_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.size < 0 or self.max < 1 or self.size > self.max or self.min > self.max:
@@ -83,7 +87,9 @@ def plan(
     """What to boot and what to retire now so warm capacity meets `target` within `max`.
 
     Recycling is rolling: a container due for replacement keeps serving until enough fresh
-    ones are warm, so recycling never takes warm capacity below the target.
+    ones are warm, so recycling never takes warm capacity below the target. Above the target,
+    the containers used within `surplus_idle_s` are kept and as many others besides (none for
+    a target of 0: no warm pool at all).
     """
     target = min(target, policy.max)
     warm = sorted((c for c in containers if c.state is ContainerState.WARM),
@@ -104,9 +110,16 @@ def plan(
             break
         retire.append((c.id, reason))
         surplus -= 1
+    # Each container back from a job within `surplus_idle_s` may keep one extra warm: under
+    # steady load the pool settles one over its target per job in flight, instead of booting
+    # a replacement per lease and shedding the leased one on its return.
+    recent = ({c.id for c in fresh if now - c.last_used_at < policy.surplus_idle_s}
+              if target > 0 else set())
     for c in fresh:
-        if surplus <= 0 or spare_booting >= surplus:
+        if surplus <= len(recent) or spare_booting >= surplus:
             break  # booting spares will be shed once warm; never retire warm for them
+        if c.id in recent:
+            continue
         retire.append((c.id, RecycleReason.RESIZE))
         surplus -= 1
     retired = {cid for cid, _ in retire}
@@ -140,11 +153,13 @@ def plan(
 def pick_lease(
     containers: Sequence[ContainerView], policy: PoolPolicy, now: float
 ) -> str | None:
-    """The warm container for the next job: fresh before due, then least recently used."""
+    """The warm container for the next job: fresh before due, then the most recently used,
+    so that containers above the target idle out (`surplus_idle_s`) instead of taking turns."""
     warm = [c for c in containers if c.state is ContainerState.WARM]
     if not warm:
         return None
-    best = min(warm, key=lambda c: (recycle_reason(c, policy, now) is not None, c.last_used_at))
+    best = min(warm, key=lambda c: (recycle_reason(c, policy, now) is not None,
+                                    -c.last_used_at))
     return best.id
 
 

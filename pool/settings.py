@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     max_age_s: float = Field(3600.0, gt=0)
     max_uses: int = Field(100, ge=1)
     idle_ttl_s: float = Field(1800.0, gt=0)
+    surplus_idle_s: float = Field(60.0, ge=0)
     health_interval_s: float = Field(10.0, gt=0)
     maintenance_interval_s: float = Field(2.0, gt=0)
     handoff_timeout_s: float = Field(5.0, gt=0)
@@ -103,6 +104,7 @@ class Settings(BaseSettings):
             size=self.pool_size, max=self.pool_max, min=self.pool_min, max_age_s=self.max_age_s,
             max_uses=self.max_uses, idle_ttl_s=self.idle_ttl_s,
             max_concurrent_boots=self.max_concurrent_boots, autoscale=self.autoscale,
+            surplus_idle_s=self.surplus_idle_s,
         )
 
     @property

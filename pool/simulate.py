@@ -253,10 +253,14 @@ class _Sim:
         self._planned_at = self.now
 
     def _turned_due(self) -> bool:
-        """Did a warm container become due by age or idleness since the last plan?"""
+        """Did a warm container become due by age or idleness, or sheddable as surplus
+        (idle `surplus_idle_s`), since the last plan?"""
         pol, then, now = self.policy, self._planned_at, self.now
-        return any(v.state is _WARM and recycle_reason(v, pol, then) is None
-                   and recycle_reason(v, pol, now) is not None for v in self.views.values())
+        grace = pol.surplus_idle_s
+        return any(v.state is _WARM and (
+            (recycle_reason(v, pol, then) is None and recycle_reason(v, pol, now) is not None)
+            or then - v.last_used_at < grace <= now - v.last_used_at)
+            for v in self.views.values())
 
     def maybe_reconcile(self) -> None:
         """A tick: replan only when that could change the answer."""
@@ -489,8 +493,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "What-if: replay arrivals against simulated pools of several sizes (and the "
         "autoscaler), using the daemon's own decisions, and report latency and cost. The "
-        "pool policy (max_uses, max_age_s, idle_ttl_s, max_concurrent_boots, min, max) comes "
-        "from the VWE_* settings.")
+        "pool policy (max_uses, max_age_s, idle_ttl_s, surplus_idle_s, max_concurrent_boots, "
+        "min, max) comes from the VWE_* settings.")
     src = parser.add_argument_group("arrivals (one of)")
     src.add_argument("--trace", metavar="FILE",
                      help="arrival times: a JSON list (unix times or offsets in seconds) or a "
@@ -662,6 +666,7 @@ def main(args: argparse.Namespace) -> int:
               "boot": args.boot.describe(), "generation": generation.describe(),
               "max": cap, "min": base.min, "max_uses": base.max_uses,
               "max_age_s": base.max_age_s, "idle_ttl_s": base.idle_ttl_s,
+              "surplus_idle_s": base.surplus_idle_s,
               "max_concurrent_boots": base.max_concurrent_boots, "seed": args.seed,
               "source": redis_note or (args.trace or f"poisson rate {args.rate:g}/s")}
     if args.json:

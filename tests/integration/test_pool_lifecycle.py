@@ -44,6 +44,22 @@ def test_pool_fills_and_sequential_jobs_are_warm(
     eventually(lambda: managed(docker_client, pool_name) <= tracked, timeout=10)
 
 
+def test_sequential_jobs_reuse_the_container_back_from_the_last_one(
+    daemon_factory: Callable[..., DaemonProcess], docker_client: docker.DockerClient,
+    pool_name: str,
+) -> None:
+    # The first lease boots a replacement; from then on the container back from each job
+    # (kept for VWE_SURPLUS_IDLE_S) serves the next: no boot per job.
+    d = daemon_factory(VWE_POOL_SIZE="1", VWE_POOL_MAX="3").start(wait_warm=1)
+    seen = set(managed(docker_client, pool_name))
+    for i in range(5):
+        done = wait_job(d.url, submit(d.url, f"reuse{i}").json()["job_id"])
+        assert done["status"] == "succeeded" and done["launch_type"] == "warm", done
+        eventually(lambda: len(warm_names(d.url)) >= 2, timeout=15)
+        seen |= managed(docker_client, pool_name)
+    assert len(seen) == 2, seen
+
+
 def test_worker_containers_are_hardened(
     daemon_factory: Callable[..., DaemonProcess], docker_client: docker.DockerClient,
     pool_name: str,

@@ -68,11 +68,31 @@ def test_recycle_reasons(v: ContainerView, reason: RecycleReason | None) -> None
     assert decide.recycle_reason(v, policy(), NOW) == reason
 
 
-def test_resize_down_retires_surplus_oldest_first() -> None:
-    warm = [view("old", age=100), view("mid", age=50), view("new", age=5)]
+def test_resize_down_retires_idle_surplus_oldest_first() -> None:
+    warm = [view("old", age=100, idle=90), view("mid", age=50, idle=61),
+            view("new", age=5, idle=61)]
     p = decide.plan(warm, policy(size=1), NOW, 1)
     assert p.retire == (("old", RecycleReason.RESIZE), ("mid", RecycleReason.RESIZE))
     assert p.boots == 0
+    # A container used within the grace keeps one extra: the oldest idle one goes, not it.
+    warm[2] = view("new", age=5, idle=1)
+    assert decide.plan(warm, policy(size=1), NOW, 1).retire == (("old", RecycleReason.RESIZE),)
+
+
+def test_a_container_back_above_the_target_waits_for_the_next_job() -> None:
+    # Leased "a" was replaced by "b"; back from its job, "a" is one over the target.
+    back = [view("a", age=100, idle=0), view("b", age=20, idle=20)]
+    assert decide.plan(back, policy(size=1), NOW, 1).retire == ()
+    # The next job takes the most recently used one, and so on: no boot per job.
+    assert decide.pick_lease(back, policy(size=1), NOW) == "a"
+    # Once no job has come back for the grace, the surplus goes, the oldest first.
+    quiet = [view("a", age=160, idle=61), view("b", age=80, idle=80)]
+    assert decide.plan(quiet, policy(size=1), NOW, 1).retire == (("a", RecycleReason.RESIZE),)
+    # Without the grace, or with no warm pool at all, the surplus goes at once.
+    assert decide.plan(back, policy(size=1, surplus_idle_s=0), NOW, 1).retire == (
+        ("a", RecycleReason.RESIZE),)
+    assert decide.plan(back, policy(size=0), NOW, 0).retire == (
+        ("a", RecycleReason.RESIZE), ("b", RecycleReason.RESIZE))
 
 
 def test_lowered_cap_sheds_even_below_target() -> None:
@@ -87,10 +107,10 @@ def test_at_cap_with_stale_containers_frees_a_slot() -> None:
     assert len(p.retire) == 1 and p.retire[0][1] is RecycleReason.MAX_AGE
 
 
-def test_lease_prefers_fresh_then_least_recently_used() -> None:
-    containers = [view("stale", age=5000, idle=100), view("recent", idle=1),
+def test_lease_prefers_fresh_then_most_recently_used() -> None:
+    containers = [view("stale", age=5000, idle=0), view("recent", idle=1),
                   view("rested", idle=50), view("busy", S.BUSY)]
-    assert decide.pick_lease(containers, policy(), NOW) == "rested"
+    assert decide.pick_lease(containers, policy(), NOW) == "recent"
     assert decide.pick_lease([view("b", S.BUSY), view("x", S.BOOTING)], policy(), NOW) is None
 
 

@@ -46,18 +46,33 @@ def sweep(arrivals: list[float], sizes: range, **kw: Any) -> list[SimResult]:
 
 # ---------- behaviour ----------
 def test_generous_pool_and_sparse_arrivals_are_all_warm_at_generation_time() -> None:
-    r = simulate(sparse(), PoolPolicy(size=3, max=8), BOOT, Constant(2.5), horizon_s=1200)
+    r = simulate(sparse(), PoolPolicy(size=3, max=8, surplus_idle_s=0), BOOT, Constant(2.5),
+                 horizon_s=1200)
     assert r.jobs == 20
     assert set(r.launch_types) == {"warm"}
     assert r.warm_hit_ratio == 1.0
     assert r.latencies == pytest.approx([2.5] * 20)
     assert r.p50 == pytest.approx(2.5) and r.p99 == pytest.approx(2.5)
     assert r.queue_waits == pytest.approx([0.0] * 20)
-    # Busy containers do not count toward the warm target: each lease boots a replacement,
-    # which is shed once the leased container comes back warm.
+    # Busy containers do not count toward the warm target: each lease boots a replacement.
+    # With no grace for the surplus, the leased one is shed as soon as it comes back warm.
     assert r.boots == 20
     assert r.recycled == {"resize": 20}
     assert r.mean_target == pytest.approx(3)
+
+
+def test_a_container_back_from_a_job_serves_the_next_one_within_the_grace() -> None:
+    # Jobs 30 s apart, a grace of 60 s: the first lease's replacement is the only boot; from
+    # then on the pool is one over its target and each job finds a warm container.
+    r = simulate(sparse(gap=30.0), PoolPolicy(size=3, max=8, surplus_idle_s=60), BOOT,
+                 Constant(2.5), horizon_s=1200)
+    assert set(r.launch_types) == {"warm"}
+    assert r.boots == 1
+    # Jobs 90 s apart outlast the grace: the surplus idles out between jobs, as before.
+    r = simulate(sparse(gap=90.0), PoolPolicy(size=3, max=8, surplus_idle_s=60), BOOT,
+                 Constant(2.5), horizon_s=2400)
+    assert set(r.launch_types) == {"warm"}
+    assert r.boots == 20 and r.recycled == {"resize": 20}
 
 
 def test_size_zero_cold_starts_every_job() -> None:
@@ -214,7 +229,8 @@ def test_an_hour_at_one_per_second_simulates() -> None:
 
 
 def test_horizon_drops_late_arrivals_and_bounds_the_cost() -> None:
-    r = simulate([10.0, 20.0, 500.0], PoolPolicy(size=2, max=4), BOOT, GEN, horizon_s=100)
+    r = simulate([10.0, 20.0, 500.0], PoolPolicy(size=2, max=4, surplus_idle_s=0), BOOT, GEN,
+                 horizon_s=100)
     assert r.jobs == 2
     # Two warm all along; the first lease's replacement boots at 10 s and, once warm at
     # 30 s, sheds the oldest (removed at 30.1 s); cost is cut at the horizon.
