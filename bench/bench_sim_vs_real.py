@@ -225,7 +225,7 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
            "VWE_WORKER_READY_DELAY_S": str(args.delay),
            "VWE_MAP_RESOLUTION": str(args.resolution),
            "VWE_MAINTENANCE_INTERVAL_S": str(args.maintenance), "VWE_BOOT_TIMEOUT_S": "60",
-           "VWE_MAX_USES": str(args.max_uses),
+           "VWE_MAX_USES": str(args.max_uses), "VWE_SURPLUS_IDLE_S": str(args.surplus_idle),
            "VWE_LOG_LEVEL": "warning", "VWE_LOG_FORMAT": "json"}
     daemon = DaemonProcess(env, data / "daemon.log")
     print(f"trace: {len(trace)} arrivals over {trace[-1]:.0f} s (Poisson {args.rate:g}/s, "
@@ -239,7 +239,8 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         outcomes = replay(daemon.url, trace)
         real_wall = time.monotonic() - started
-        wait_settled(daemon.url, args.size)  # boots the trace set off are counted whole
+        # Boots the trace set off are counted whole; the surplus idles out first.
+        wait_settled(daemon.url, args.size, timeout=args.surplus_idle + 60)
         after = scrape(daemon.url)
         recorded = read_redis_trace(r, pool_name)
         daemon.stop()
@@ -284,6 +285,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=4.0, help="VWE_WORKER_READY_DELAY_S")
     parser.add_argument("--resolution", type=int, default=1024, help="VWE_MAP_RESOLUTION")
     parser.add_argument("--max-uses", type=int, default=3, help="VWE_MAX_USES")
+    parser.add_argument("--surplus-idle", type=float, default=60.0, help="VWE_SURPLUS_IDLE_S")
     parser.add_argument("--maintenance", type=float, default=1.0,
                         help="VWE_MAINTENANCE_INTERVAL_S")
     parser.add_argument("--save", metavar="FILE.json",
@@ -321,7 +323,8 @@ def main() -> int:
     jitter = max(abs((a - arrivals[0]) - (t - trace[0])) for a, t in zip(arrivals, trace,
                                                                           strict=True))
     # The daemon's policy: these settings, its defaults otherwise.
-    policy = PoolPolicy(size=args.size, max=args.max, max_uses=args.max_uses)
+    policy = PoolPolicy(size=args.size, max=args.max, max_uses=args.max_uses,
+                        surplus_idle_s=args.surplus_idle)
     common: dict[str, Any] = {"maintenance_interval_s": args.maintenance}
     sim = simulate(arrivals, policy, Constant(boot_mean), Replayed(gen_times), **common)
     fitted = [simulate(arrivals, policy, Constant(boot_mean), LogNormal.fit(gen_times),
@@ -357,7 +360,8 @@ def main() -> int:
         f"in {real_wall:.0f} s. Daemon: `VWE_POOL_SIZE={args.size}`, `VWE_POOL_MAX={args.max}`,"
         f" `VWE_WORKER_READY_DELAY_S={args.delay:g}`, `VWE_MAP_RESOLUTION={args.resolution}`, "
         f"`VWE_MAINTENANCE_INTERVAL_S={args.maintenance:g}`, max_concurrent_boots "
-        f"{policy.max_concurrent_boots}, max_uses {policy.max_uses}.",
+        f"{policy.max_concurrent_boots}, max_uses {policy.max_uses}, surplus_idle_s "
+        f"{policy.surplus_idle_s:g}.",
         "",
         f"Simulator inputs, all from the daemon's own records: the {len(arrivals)} arrivals it "
         f"recorded in Redis (`read_redis_trace`; max drift from the planned offsets "
