@@ -43,10 +43,6 @@ class AutoPipeline:
             self._sender = asyncio.create_task(self._send_all())
         return await future
 
-    async def close(self) -> None:
-        if self._sender is not None:
-            await asyncio.gather(self._sender, return_exceptions=True)
-
     async def _send_all(self) -> None:
         try:
             while self._queue:
