@@ -246,7 +246,7 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
         daemon.stop()
     finally:
         if daemon.proc is not None and daemon.proc.poll() is None:
-            daemon.kill()
+            daemon.stop()  # its drain removes every container it made
         r.flushdb()
         shutil.rmtree(data, ignore_errors=True)
 
