@@ -224,15 +224,18 @@ def test_patch_pool_needs_the_token_and_persists(
     auth = {"Authorization": "Bearer s3cret"}
     bad = httpx.patch(f"{d.url}/v1/pool", json={"size": 9, "max": 3}, headers=auth)
     assert bad.status_code == 422 and "size" in bad.json()["error"]["message"]
-    ok = httpx.patch(f"{d.url}/v1/pool", json={"size": 2, "max": 3}, headers=auth)
+    ok = httpx.patch(f"{d.url}/v1/pool", json={"size": 2, "max": 3, "surplus_idle_s": 15},
+                     headers=auth)
     assert ok.status_code == 200 and ok.json()["size"] == 2
+    assert ok.json()["surplus_idle_s"] == 15
     eventually(lambda: sum(c["state"] == "warm"
                            for c in httpx.get(f"{d.url}/v1/pool").json()["containers"]) == 2,
                timeout=20)
     assert 'vwe_pool_target{template="default"} 2.0' in httpx.get(f"{d.url}/metrics").text
     d.stop()
     again = daemon_factory(VWE_API_TOKEN="s3cret").start(wait_warm=2)
-    assert httpx.get(f"{again.url}/v1/pool").json()["size"] == 2
+    persisted = httpx.get(f"{again.url}/v1/pool").json()
+    assert persisted["size"] == 2 and persisted["surplus_idle_s"] == 15
 
 
 def test_admin_routes_refuse_without_a_configured_token(
