@@ -12,6 +12,9 @@ SEED_KEY_PREFIX = "{p}:seed:"
 QUEUE_DEPTH_KEY = "{p}:queue:depth"
 # Sorted set of arrival times (score = unix time) for the autoscaler and `simulate --export`.
 ARRIVALS_KEY = "{p}:arrivals"
+# List of the latest boot times (seconds, create -> ready), newest first, for
+# `simulate --from-redis`; capped at BOOT_TIMES_KEPT, no TTL (like the arrivals).
+BOOT_TIMES_KEY = "{p}:boots"
 # Hash of run-time pool policy (size, max, ...) set by PATCH /v1/pool; survives restarts;
 # every daemon re-reads it each heartbeat.
 POLICY_KEY = "{p}:policy"
@@ -29,6 +32,8 @@ HEARTBEAT_TTL_S = 5
 HEARTBEAT_INTERVAL_S = 1
 # Arrival history kept for the autoscaler and trace export.
 ARRIVALS_RETENTION_S = 24 * 3600
+# Boot times kept under BOOT_TIMES_KEY (and held by a daemon while Redis is unreachable).
+BOOT_TIMES_KEPT = 1000
 # Container records expire if no daemon refreshes them (a dead daemon's view goes stale).
 CONTAINER_RECORD_TTL_S = 30
 

@@ -111,10 +111,13 @@ class Daemon:
     async def heartbeat(self) -> None:
         """Announce this daemon, publish its containers, refresh policy and queue depth,
         and keep running jobs' stream entries claimed."""
+        boots = list(self.pool.unrecorded_boots)
         try:
             await self.store.heartbeat(self.settings.instance_id,
                                        {"daemon": self.settings.instance_id,
-                                        "containers": self.pool.snapshot()})
+                                        "containers": self.pool.snapshot()}, boots)
+            for _ in boots:  # recorded; newer ones may have arrived meanwhile
+                self.pool.unrecorded_boots.popleft()
             policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
             self.pool.set_policy(policy)
             self.queue_depth = await self.store.depth()

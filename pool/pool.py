@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pool import constants
 from pool import policy as decide
 from pool.agent_client import AgentClient
 from pool.exceptions import BootFailed, PoolClosed
@@ -95,6 +96,8 @@ class WarmPool:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Recent boot durations: the autoscaler plans for one boot time ahead.
         self.boot_times: deque[float] = deque(maxlen=50)
+        # Boot times not yet recorded in Redis (the heartbeat takes them).
+        self.unrecorded_boots: deque[float] = deque(maxlen=constants.BOOT_TIMES_KEPT)
         self._boot_failures = 0
         self._boots_blocked_until = 0.0
         self._closing = False
@@ -220,6 +223,7 @@ class WarmPool:
             if outcome == "ready":
                 self._boot_failures = 0
                 self.boot_times.append(elapsed)
+                self.unrecorded_boots.append(elapsed)
                 c.state = ContainerState.BUSY if c.claimed else ContainerState.WARM
                 c.last_used_at = self.clock()
                 c.ready.set_result(None)

@@ -501,21 +501,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "CSV with one per line")
     src.add_argument("--rate", type=float, metavar="R", help="Poisson arrivals per second")
     src.add_argument("--from-redis", action="store_true",
-                     help="arrivals and generation times recorded by the daemon in Redis "
-                          "(VWE_REDIS_URL, VWE_POOL_NAME); boot times still come from --boot")
+                     help="arrivals, generation and boot times recorded by the daemon in "
+                          "Redis (VWE_REDIS_URL, VWE_POOL_NAME); --boot and --generation "
+                          "override the recorded times")
     parser.add_argument("--duration", type=float, default=3600.0, metavar="S",
                         help="simulated seconds with --rate (default 3600)")
     parser.add_argument("--export-trace", metavar="FILE",
                         help="write the arrival trace (unix times) from Redis to FILE as JSON "
                              "and exit")
-    parser.add_argument("--boot", type=_distribution_arg, default=Constant(20.0), metavar="DIST",
+    parser.add_argument("--boot", type=_distribution_arg, default=None, metavar="DIST",
                         help="boot time: const:S, lognormal:MEAN,STD, lognormal:FILE (fit) or "
-                             "empirical:FILE (default const:20)")
+                             "empirical:FILE (default const:20, or fitted from Redis with "
+                             "--from-redis)")
     parser.add_argument("--generation", type=_distribution_arg, default=None, metavar="DIST",
                         help="generation time, same forms (default const:1, or fitted from "
                              "Redis with --from-redis)")
     parser.add_argument("--fit", choices=["lognormal", "empirical"], default="lognormal",
-                        help="how --from-redis models generation times (default lognormal)")
+                        help="how --from-redis models generation and boot times (default "
+                             "lognormal)")
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("0-6"),
                         metavar="RANGE", help="pool sizes to try: 0-6 or 0,2,4 (default 0-6)")
     parser.add_argument("--max", type=int, default=None, metavar="M",
@@ -545,6 +548,10 @@ def _load_settings() -> Any:
     return load_settings()
 
 
+def _model(samples: Sequence[float], fit: str) -> Distribution:
+    return Empirical(tuple(samples)) if fit == "empirical" else LogNormal.fit(samples)
+
+
 def _redis_client(url: str) -> Any:
     import redis
 
@@ -567,6 +574,7 @@ def main(args: argparse.Namespace) -> int:
         return _fail("give exactly one of --trace FILE, --rate R or --from-redis")
 
     generation: Distribution | None = args.generation
+    boot: Distribution | None = args.boot
     redis_note = ""
     if args.from_redis or args.export_trace:
         try:
@@ -583,11 +591,12 @@ def main(args: argparse.Namespace) -> int:
                          f"{constants.key(constants.ARRIVALS_KEY, settings.pool_name)}", 1)
         arrivals = normalize_trace(recorded.arrivals)
         if generation is None and recorded.generation_s:
-            samples = recorded.generation_s
-            generation = (Empirical(tuple(samples)) if args.fit == "empirical"
-                          else LogNormal.fit(samples))
+            generation = _model(recorded.generation_s, args.fit)
+        if boot is None and recorded.boot_s:
+            boot = _model(recorded.boot_s, args.fit)
         redis_note = (f"redis: {len(arrivals)} arrivals, {len(recorded.generation_s)} "
-                      f"generation times, recorded launches {recorded.launch_types}")
+                      f"generation times, {len(recorded.boot_s)} boot times, recorded "
+                      f"launches {recorded.launch_types}")
         duration: float | None = arrivals[-1] if arrivals else 0.0
     elif args.trace:
         try:
@@ -605,6 +614,8 @@ def main(args: argparse.Namespace) -> int:
         duration = args.duration
     if generation is None:
         generation = Constant(1.0)
+    if boot is None:
+        boot = Constant(20.0)
     if not arrivals:
         return _fail("the trace holds no arrivals")
 
@@ -623,11 +634,11 @@ def main(args: argparse.Namespace) -> int:
         "horizon_s": duration, "seed": args.seed,
         "maintenance_interval_s": settings.maintenance_interval_s,
     }
-    results = [simulate(arrivals, base.updated(size=s), args.boot, generation, **common)
+    results = [simulate(arrivals, base.updated(size=s), boot, generation, **common)
                for s in sizes]
     auto: SimResult | None = None
     if args.autoscale:
-        auto = simulate(arrivals, base.updated(size=base.min), args.boot, generation,
+        auto = simulate(arrivals, base.updated(size=base.min), boot, generation,
                         autoscale=True, autoscale_window_s=settings.autoscale_window_s,
                         autoscale_quantile=settings.autoscale_quantile,
                         autoscale_step_down=settings.autoscale_step_down, **common)
@@ -663,7 +674,7 @@ def main(args: argparse.Namespace) -> int:
 
     horizon = duration if duration is not None else arrivals[-1]
     inputs = {"jobs": len(arrivals), "horizon_s": horizon,
-              "boot": args.boot.describe(), "generation": generation.describe(),
+              "boot": boot.describe(), "generation": generation.describe(),
               "max": cap, "min": base.min, "max_uses": base.max_uses,
               "max_age_s": base.max_age_s, "idle_ttl_s": base.idle_ttl_s,
               "surplus_idle_s": base.surplus_idle_s,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,12 +279,17 @@ class JobStore:
         fields = {k: (int(v) if isinstance(v, bool) else v) for k, v in policy.__dict__.items()}
         await self.redis.hset(c.key(c.POLICY_KEY, self.pool), mapping=fields)
 
-    async def heartbeat(self, instance: str, snapshot: dict[str, Any]) -> None:
+    async def heartbeat(self, instance: str, snapshot: dict[str, Any],
+                        boot_times: Sequence[float] = ()) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(c.key(c.HEARTBEAT_KEY_PREFIX, self.pool, instance), "1",
                      ex=c.HEARTBEAT_TTL_S)
             pipe.set(c.key(c.CONTAINERS_KEY, self.pool, instance), json.dumps(snapshot),
                      ex=c.CONTAINER_RECORD_TTL_S)
+            if boot_times:
+                key = c.key(c.BOOT_TIMES_KEY, self.pool)
+                pipe.lpush(key, *(round(t, 4) for t in boot_times))
+                pipe.ltrim(key, 0, c.BOOT_TIMES_KEPT - 1)
             await pipe.execute()
 
     async def forget_daemon(self, instance: str) -> None:

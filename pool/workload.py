@@ -13,7 +13,7 @@ import math
 import random
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -199,6 +199,7 @@ class RedisTrace:
     arrivals: list[float]  # unix times
     generation_s: list[float]
     launch_types: dict[str, int]
+    boot_s: list[float] = field(default_factory=list)  # the latest, newest first
 
 
 def _text(value: Any) -> str:
@@ -214,7 +215,8 @@ def _num(raw: dict[str, str], name: str) -> float | None:
 
 
 def read_redis_trace(client: Any, pool_name: str, batch: int = 500) -> RedisTrace:
-    """Arrivals from `{pool}:arrivals` and generation times from the job hashes.
+    """Arrivals from `{pool}:arrivals`, generation times from the job hashes and the
+    daemons' latest boot times from `{pool}:boots`.
 
     A job's generation time is its recorded `generation_s` (the agent's own time); a job
     without it falls back to finished_at - started_at when it ran warm (a cold run's span
@@ -245,4 +247,6 @@ def read_redis_trace(client: Any, pool_name: str, batch: int = 500) -> RedisTrac
                     gen = finished - started
             if gen is not None and gen > 0:
                 generation.append(gen)
-    return RedisTrace(arrivals, generation, launches)
+    boots = [float(_text(v)) for v in
+             client.lrange(constants.key(constants.BOOT_TIMES_KEY, pool_name), 0, -1)]
+    return RedisTrace(arrivals, generation, launches, [b for b in boots if b > 0])

@@ -313,7 +313,12 @@ class FakeRedis:
             if i != 4:
                 fields["generation_s"] = repr(2.0 + i)
             self.hashes[f"{pool}:job:j{i}"] = {k.encode(): v.encode() for k, v in fields.items()}
+        self.boots = [b"21.5", b"19.25", b"20.0"]
         self.asked: list[str] = []
+
+    def lrange(self, key: str, start: int, end: int) -> list[bytes]:
+        self.asked.append(key)
+        return list(self.boots)
 
     def zrange(self, key: str, start: int, end: int, withscores: bool = False
                ) -> list[tuple[bytes, float]]:
@@ -327,11 +332,12 @@ class FakeRedis:
 def test_redis_trace_reads_arrivals_and_generation_times() -> None:
     fake = FakeRedis("p1")
     trace = read_redis_trace(fake, "p1", batch=2)
-    assert fake.asked == ["p1:arrivals"]
+    assert fake.asked == ["p1:arrivals", "p1:boots"]
     assert len(trace.arrivals) == 6
     # Recorded generation_s, and finished - started for the warm job without it.
     assert sorted(trace.generation_s) == [2.0, 3.0, 4.0, 4.0, 5.0]
     assert trace.launch_types == {"cold": 1, "warm": 4}
+    assert trace.boot_s == [21.5, 19.25, 20.0]
 
 
 # ---------- CLI ----------
@@ -396,6 +402,12 @@ def test_cli_from_redis_and_export(clean_env: Path, capsys: pytest.CaptureFixtur
     data = json.loads(out)
     assert data["inputs"]["jobs"] == 6
     assert data["inputs"]["generation"].startswith("empirical:5 values")
+    assert data["inputs"]["boot"].startswith("empirical:3 values")
+    # An explicit --boot wins over the recorded times.
+    code, out, err = run_cli(["--from-redis", "--sizes", "0-1", "--boot", "const:7",
+                              "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["inputs"]["boot"] == Constant(7.0).describe()
 
 
 def test_cli_refuses_bad_input(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
