@@ -19,7 +19,9 @@ is compared too. The simulator is then fed what the daemon itself recorded:
   pool settled again, so every boot the trace set off is counted whole). The daemon runs at
   log level warning, so its "container warm" lines (boot_s) are not logged; the histogram is
   the same clock (create -> agent ready) the simulator's boot time stands for, but its
-  buckets (3, 5, 10 s) are too coarse to fit a spread, hence a constant;
+  buckets (3, 5, 10 s) are too coarse to fit a spread, hence a constant (the boot times
+  recorded under `{pool}:boots` do give the spread, but drawing from them would blur the
+  check from seed to seed, as a fitted generation time does);
 - policy: the daemon's size, max, max_uses, max_concurrent_boots (default 2) and
   maintenance interval (1 s).
 
