@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from daemonproc import DaemonProcess  # noqa: E402
 
+from bench import scratch  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -53,10 +53,9 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    base = os.environ.get("VWE_TEST_REDIS_URL", "redis://127.0.0.1:6391/0").rsplit("/", 1)[0]
-    redis_url = f"{base}/2"
+    redis_url = scratch.redis_url(2)
     redis.Redis.from_url(redis_url).flushdb()
-    data = Path(tempfile.mkdtemp(prefix="vweb-", dir="/tmp"))
+    data = scratch.data_dir()
     n = args.containers
     d = DaemonProcess({"VWE_REDIS_URL": redis_url, "VWE_DATA_DIR": str(data),
                        "VWE_POOL_NAME": f"br-{uuid.uuid4().hex[:6]}", "VWE_POOL_SIZE": str(n),

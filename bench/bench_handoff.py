@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import scratch
 from bench.results import write_section
 from pool.daemon import connect_redis
 from pool.metrics import Metrics
@@ -39,9 +38,8 @@ def quantiles(samples: list[float]) -> tuple[float, float, float]:
 
 
 async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[float, float, float]]:
-    data = Path(tempfile.mkdtemp(prefix="vweb-", dir="/tmp"))
-    redis_url = os.environ.get("VWE_TEST_REDIS_URL", "redis://127.0.0.1:6391/0")
-    settings = Settings(_env_file=None, redis_url=redis_url.rsplit("/", 1)[0] + "/7",  # type: ignore[call-arg]
+    data = scratch.data_dir()
+    settings = Settings(_env_file=None, redis_url=scratch.redis_url(7),  # type: ignore[call-arg]
                         pool_name=f"bench-{uuid.uuid4().hex[:6]}", data_dir=data, pool_size=2,
                         pool_max=3, map_resolution=32)
     redis = connect_redis(settings)

@@ -40,12 +40,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -63,6 +61,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from daemonproc import DaemonProcess  # noqa: E402
 
+from bench import scratch  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from pool.policy import PoolPolicy  # noqa: E402
 from pool.simulate import simulate  # noqa: E402
@@ -216,12 +215,11 @@ def pct(values: list[float], q: float) -> float:
 def run_real(args: argparse.Namespace) -> dict[str, Any]:
     """Replay the trace against a real daemon; what the comparison needs, JSON-ready."""
     trace = make_trace(args.rate, args.duration, args.bursts, args.burst_size, args.seed)
-    base = os.environ.get("VWE_TEST_REDIS_URL", "redis://127.0.0.1:6391/0").rsplit("/", 1)[0]
-    redis_url = f"{base}/3"
+    redis_url = scratch.redis_url(3)
     r = redis.Redis.from_url(redis_url, socket_timeout=10)
     r.flushdb()
     pool_name = f"sv-{uuid.uuid4().hex[:6]}"
-    data = Path(tempfile.mkdtemp(prefix="vwesv-", dir="/tmp"))
+    data = scratch.data_dir("vwesv-")
     env = {"VWE_REDIS_URL": redis_url, "VWE_DATA_DIR": str(data), "VWE_POOL_NAME": pool_name,
            "VWE_POOL_SIZE": str(args.size), "VWE_POOL_MAX": str(args.max),
            "VWE_WORKER_READY_DELAY_S": str(args.delay),

@@ -13,11 +13,9 @@ The same warm runs give the API's end-to-end overhead: client latency - generati
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from daemonproc import DaemonProcess  # noqa: E402
 
+from bench import scratch  # noqa: E402
 from bench.results import write_section  # noqa: E402
 
 
@@ -55,10 +54,9 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    base = os.environ.get("VWE_TEST_REDIS_URL", "redis://127.0.0.1:6391/0").rsplit("/", 1)[0]
-    redis_url = f"{base}/6"
+    redis_url = scratch.redis_url(6)
     redis.Redis.from_url(redis_url).flushdb()
-    data = Path(tempfile.mkdtemp(prefix="vweb-", dir="/tmp"))
+    data = scratch.data_dir()
     env = {"VWE_REDIS_URL": redis_url, "VWE_DATA_DIR": str(data),
            "VWE_WORKER_READY_DELAY_S": str(args.delay), "VWE_BOOT_TIMEOUT_S": "120",
            "VWE_LOG_LEVEL": "warning", "VWE_LOG_FORMAT": "json"}
