@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 # Enough for every seed a busy day keeps asking for; a few MB of encoded answers.
 MAX_ENTRIES = 4096
+# A valid body is short; a long one (padded with whitespace) is answered but not remembered.
+MAX_KEY_BYTES = 512
 
 
 class AnswerCache:
@@ -38,7 +40,7 @@ class AnswerCache:
         return body
 
     def put(self, key: bytes, body: bytes, record_expires_at: float) -> None:
-        if self.ttl_s <= 0:
+        if self.ttl_s <= 0 or len(key) > MAX_KEY_BYTES:
             return
         expires_at = min(self.clock() + self.ttl_s, record_expires_at)
         if expires_at <= self.clock():

@@ -33,8 +33,6 @@ from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
 
 router = APIRouter()
-# A valid body is short; a long one (padded with whitespace) is answered but not remembered.
-MAX_ANSWER_KEY_BYTES = 512
 # The most of a request body read before answering 413; valid ones are a few hundred bytes.
 MAX_BODY_BYTES = 64 * 1024
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -97,8 +95,7 @@ async def submit_world(request: Request) -> Response:
             return Response(orjson.dumps(job_body(job)), status_code=202,
                             media_type="application/json")
         answer = orjson.dumps(job_body(job, cached=True))
-        if (job.status is JobState.SUCCEEDED and job.finished_at is not None
-                and len(raw) <= MAX_ANSWER_KEY_BYTES):
+        if job.status is JobState.SUCCEEDED and job.finished_at is not None:
             state.answers.put(raw, answer, job.finished_at + state.settings.result_ttl_s)
     state.cached_total.inc()
     return Response(answer, status_code=200, media_type="application/json")

@@ -87,6 +87,11 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
     return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
+def _options_text(options: dict[str, Any]) -> str:
+    """Options as stored in a job and in its seed key: sorted keys, no spaces."""
+    return orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -112,8 +117,9 @@ class JobStore:
     def job_key(self, job_id: str) -> str:
         return self.job_prefix + job_id
 
-    def seed_key(self, seed: str, generator: str, options: dict[str, Any]) -> str:
-        opts = orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode()
+    def seed_key(self, seed: str, generator: str, options: dict[str, Any] | str) -> str:
+        """`options` as a dict, or already encoded by `_options_text`."""
+        opts = options if isinstance(options, str) else _options_text(options)
         return c.key(c.SEED_KEY_PREFIX, self.pool, f"{generator}:{opts}:{seed}")
 
     async def ensure_group(self) -> None:
@@ -128,15 +134,15 @@ class JobStore:
                      options: dict[str, Any]) -> Submission:
         job = Job(id=new_job_id(), seed=seed, status=JobState.QUEUED, seed_hash=seed_hash,
                   generator=generator, options=options, queued_at=time.time())
+        options_text = _options_text(options)
         fields = {
             "id": job.id, "seed": seed, "seed_hash": str(seed_hash), "generator": generator,
-            "options": orjson.dumps(options, option=orjson.OPT_SORT_KEYS).decode(),
-            "status": job.status.value,
+            "options": options_text, "status": job.status.value,
             "attempts": "0", "queued_at": repr(job.queued_at),
         }
         result = await self._submits.run_script(
             _SUBMIT_LUA, self._submit_sha,
-            keys=[self.seed_key(seed, generator, options), self.depth_key, self.stream,
+            keys=[self.seed_key(seed, generator, options_text), self.depth_key, self.stream,
                   c.key(c.ARRIVALS_KEY, self.pool)],
             args=[self.job_prefix, job.id, fields["queued_at"], self.queue_max,
                   self.result_ttl_s, max(10_000, 10 * self.queue_max), orjson.dumps(fields)],
