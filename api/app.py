@@ -16,10 +16,10 @@ from api.answer_cache import AnswerCache
 from api.routes import busy_router, router
 from api.waiters import JobWaiters
 from pool import __version__
-from pool.daemon import Daemon, connect_redis
-from pool.metrics import Metrics
-from pool.settings import Settings
-from pool.store import JobStore
+from pool.daemon.service import Daemon, connect_redis
+from pool.infra.metrics import Metrics
+from pool.infra.settings import Settings
+from pool.store.job_store import JobStore
 
 Role = Literal["all", "api", "worker"]
 

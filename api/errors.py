@@ -8,8 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pool.exceptions import QueueFull, RuntimeUnavailable, StoreUnavailable
-from pool.logs import get_logger
+from pool.core.exceptions import QueueFull, RuntimeUnavailable, StoreUnavailable
+from pool.infra.logs import get_logger
 
 log = get_logger("vwe.api")
 

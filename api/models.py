@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pool.jobs import Job
+from pool.core.jobs import Job
 
 MAX_SEED_UNITS = 10
 

@@ -26,9 +26,9 @@ from api.models import (
     WorldRequest,
     job_body,
 )
-from pool.daemon import policy_from_hash
-from pool.policy import PoolPolicy
-from pool.states import JobState
+from pool.core.policy import PoolPolicy
+from pool.core.states import JobState
+from pool.daemon.service import policy_from_hash
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import redis.asyncio as aioredis
 
-from pool.logs import get_logger
+from pool.infra.logs import get_logger
 
 log = get_logger("vwe.api.waiters")
 

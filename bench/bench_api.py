@@ -5,8 +5,8 @@ scripts written to a temporary folder at run time), each a 2 s warm-up then a 10
 
 1. baseline: a minimal FastAPI app defined here (one Redis GET per request, a small JSON answer;
    stock FastAPI, none of the app's tuning: its OpenTelemetry check, unfrozen GC), served by
-   uvicorn in a subprocess with the daemon's options (pool/cli.py `cmd_serve`: uvloop/httptools
-   when installed, log_config=None, access_log=False, lifespan on);
+   uvicorn in a subprocess with the daemon's options (`cmd_serve` in pool/entry/cli.py:
+   uvloop/httptools when installed, log_config=None, access_log=False, lifespan on);
 2. cached: the real app (`vwe-pool serve --role api`) answering `200` from the result cache for a
    seed whose finished job was written to Redis as the daemon writes it (JobStore);
 3. cached-redis: the same with the app's in-memory answers off (VWE_API_ANSWER_CACHE_S=0), so
@@ -100,7 +100,8 @@ def serve_baseline(port: int, redis_url: str) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    # The options of pool/cli.py cmd_serve (loop/http "auto" = uvloop/httptools when installed).
+    # The options of cmd_serve in pool/entry/cli.py (loop/http "auto" = uvloop/httptools when
+    # installed).
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                             access_log=False, lifespan="on", timeout_graceful_shutdown=5)
     uvicorn.Server(config).run()
@@ -317,8 +318,8 @@ async def _populate_cached(url: str, seed: str, resolution: int) -> str:
     start_attempt, succeed), with three artifacts like a real world; returns its job id."""
     import redis.asyncio as aioredis
 
-    from pool.jobs import Artifact
-    from pool.store import JobStore
+    from pool.core.jobs import Artifact
+    from pool.store.job_store import JobStore
     from worldgen import GENERATOR_VERSION
     from worldgen.hashing import seed_from_text
 

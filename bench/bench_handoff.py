@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import scratch
 from bench.results import write_section
-from pool.daemon import connect_redis
-from pool.metrics import Metrics
-from pool.pool import WarmPool
-from pool.runtime import DockerRuntime
-from pool.settings import Settings
-from pool.store import JobStore
+from pool.daemon.runtime import DockerRuntime
+from pool.daemon.service import connect_redis
+from pool.daemon.warm_pool import WarmPool
+from pool.infra.metrics import Metrics
+from pool.infra.settings import Settings
+from pool.store.job_store import JobStore
 
 
 def quantiles(samples: list[float]) -> tuple[float, float, float]:

@@ -8,7 +8,7 @@ containers are recycled at max_uses all along, so the retire -> removal -> repla
 is compared too. The simulator is then fed what the daemon itself recorded:
 
 - arrivals: the daemon's own arrival record (`{pool}:arrivals`, read with
-  `pool.simulate.read_redis_trace`, the function behind `vwe-pool simulate --export-trace`);
+  `pool.sim.simulate.read_redis_trace`, the function behind `vwe-pool simulate --export-trace`);
 - generation: each job's recorded `generation_s`, replayed job by job in arrival order.
   Resampling the same values (or the lognormal fitted to them, as `vwe-pool simulate
   --from-redis` does) moves the simulated warm-hit ratio by a few points from seed to seed on
@@ -63,9 +63,9 @@ from daemonproc import DaemonProcess  # noqa: E402
 
 from bench import scratch  # noqa: E402
 from bench.results import write_section  # noqa: E402
-from pool.policy import PoolPolicy  # noqa: E402
-from pool.simulate import simulate  # noqa: E402
-from pool.workload import (  # noqa: E402
+from pool.core.policy import PoolPolicy  # noqa: E402
+from pool.sim.simulate import simulate  # noqa: E402
+from pool.sim.workload import (  # noqa: E402
     Constant,
     LogNormal,
     normalize_trace,
@@ -354,7 +354,7 @@ def main() -> int:
     fit_p95 = statistics.fmean(f.p95 for f in fitted)
     verdict = {True: "pass", False: "**FAIL**"}
     body = "\n".join([
-        f"`{COMMAND}`: one trace through the real daemon and through `pool.simulate` "
+        f"`{COMMAND}`: one trace through the real daemon and through `pool.sim.simulate` "
         f"(issue 7). Trace: Poisson {args.rate:g}/s for {args.duration:.0f} s plus "
         f"{args.bursts} bursts of {args.burst_size} (seed {args.seed}), {len(jobs)} requests "
         f"in {real_wall:.0f} s. Daemon: `VWE_POOL_SIZE={args.size}`, `VWE_POOL_MAX={args.max}`,"

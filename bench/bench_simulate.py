@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import RESULTS, write_section
-from pool.policy import PoolPolicy
-from pool.simulate import SimResult, simulate
-from pool.workload import Constant, poisson_arrivals
+from pool.core.policy import PoolPolicy
+from pool.sim.simulate import SimResult, simulate
+from pool.sim.workload import Constant, poisson_arrivals
 
 RATE, DURATION_S, SIZES, MAX = 1.0, 3600.0, range(7), 8
 BOOT, GENERATION = Constant(20.0), Constant(1.0)

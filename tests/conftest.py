@@ -125,7 +125,7 @@ def settings_env(redis_url: str, pool_name: str, data_dir: Path,
 
 @pytest.fixture
 def make_settings(settings_env: dict[str, str]) -> Callable[..., Any]:
-    from pool.settings import Settings
+    from pool.infra.settings import Settings
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {k[4:].lower(): v for k, v in settings_env.items()}

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from api.models import JobOut, PoolPatch, WorldRequest, check_seed
-from pool.jobs import Artifact, Job, encode_artifacts
-from pool.states import JobState
+from pool.core.jobs import Artifact, Job, encode_artifacts
+from pool.core.states import JobState
 
 pytestmark = pytest.mark.unit
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import redis.exceptions
 
-from pool.exceptions import GenerationFailed, HandoffFailed, PoolClosed, StoreUnavailable
-from pool.jobs import Artifact
-from pool.logs import get_logger
-from pool.metrics import Metrics
-from pool.pool import Lease, WarmPool
-from pool.settings import Settings
-from pool.states import FailurePhase
-from pool.store import Claim, JobStore
+from pool.core.exceptions import GenerationFailed, HandoffFailed, PoolClosed, StoreUnavailable
+from pool.core.jobs import Artifact
+from pool.core.states import FailurePhase
+from pool.daemon.warm_pool import Lease, WarmPool
+from pool.infra.logs import get_logger
+from pool.infra.metrics import Metrics
+from pool.infra.settings import Settings
+from pool.store.job_store import Claim, JobStore
 from worldgen import protocol
 
 log = get_logger("vwe.dispatcher")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pool.metrics import Metrics
+from pool.infra.metrics import Metrics
 
 pytestmark = pytest.mark.unit
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pool import policy as decide
-from pool.autoscale import autoscale_target, poisson_quantile
-from pool.policy import ContainerView, PoolPolicy
-from pool.states import ContainerState as S
-from pool.states import RecycleReason
+from pool.core import policy as decide
+from pool.core.autoscale import autoscale_target, poisson_quantile
+from pool.core.policy import ContainerView, PoolPolicy
+from pool.core.states import ContainerState as S
+from pool.core.states import RecycleReason
 
 pytestmark = pytest.mark.unit
 

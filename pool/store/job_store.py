@@ -17,12 +17,12 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
-from pool import constants as c
-from pool.autopipeline import AutoPipeline
-from pool.exceptions import QueueFull
-from pool.jobs import Artifact, Job, encode_artifacts, new_job_id
-from pool.policy import PoolPolicy
-from pool.states import JobState
+from pool.core import constants as c
+from pool.core.exceptions import QueueFull
+from pool.core.jobs import Artifact, Job, encode_artifacts, new_job_id
+from pool.core.policy import PoolPolicy
+from pool.core.states import JobState
+from pool.store.autopipeline import AutoPipeline
 
 # Atomic submit: serve the cache, join a generation in flight, or enqueue a new job.
 # The job travels as one JSON string each way: parsing ~40 reply values in the client costs

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from pool.autopipeline import AutoPipeline
+from pool.store.autopipeline import AutoPipeline
 
 pytestmark = pytest.mark.integration
 

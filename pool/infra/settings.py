@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pool.exceptions import ConfigError
-from pool.policy import PoolPolicy
+from pool.core.exceptions import ConfigError
+from pool.core.policy import PoolPolicy
 
 ENV_PREFIX = "VWE_"
 

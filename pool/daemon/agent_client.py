@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pool.exceptions import GenerationFailed, HandoffFailed
+from pool.core.exceptions import GenerationFailed, HandoffFailed
 from worldgen import protocol
 
 ProgressCallback = Callable[[float, str], Awaitable[None]]

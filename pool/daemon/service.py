@@ -18,16 +18,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from pool import constants
-from pool.autoscale import autoscale_target
-from pool.dispatcher import REDIS_ERRORS, Dispatcher
-from pool.logs import get_logger
-from pool.metrics import Metrics
-from pool.policy import PoolPolicy
-from pool.pool import WarmPool
-from pool.runtime import ContainerRuntime, DockerRuntime
-from pool.settings import Settings
-from pool.store import JobStore
+from pool.core import constants
+from pool.core.autoscale import autoscale_target
+from pool.core.policy import PoolPolicy
+from pool.daemon.dispatcher import REDIS_ERRORS, Dispatcher
+from pool.daemon.runtime import ContainerRuntime, DockerRuntime
+from pool.daemon.warm_pool import WarmPool
+from pool.infra.logs import get_logger
+from pool.infra.metrics import Metrics
+from pool.infra.settings import Settings
+from pool.store.job_store import JobStore
 
 log = get_logger("vwe.daemon")
 

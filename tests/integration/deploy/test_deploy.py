@@ -27,7 +27,7 @@ import yaml
 
 pytestmark = [pytest.mark.integration]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 BASE_IMAGE = os.environ.get("VWE_BASE_IMAGE", "vwe-base:bookworm")
 TEST_LABEL = ("vwe.test", "1")

@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from pool.exceptions import RuntimeUnavailable
+from pool.core.exceptions import RuntimeUnavailable
 from worldgen.protocol import MOUNT_POINT
 
 T = TypeVar("T")

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from pool.exceptions import ConfigError
+from pool.core.exceptions import ConfigError
 
 
 def _settings(**overrides: Any) -> Any:
-    from pool.settings import load_settings
+    from pool.infra.settings import load_settings
 
     try:
         return load_settings(**overrides)
@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from pool.logs import configure_logging
+    from pool.infra.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -174,7 +174,7 @@ def cmd_worldgen(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from pool.simulate import main as simulate_main
+    from pool.sim.simulate import main as simulate_main
 
     return simulate_main(args)
 
@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="what-if: latency and cost against pool size")
     try:
-        from pool.simulate import add_arguments
+        from pool.sim.simulate import add_arguments
         add_arguments(sim)
     except ImportError:
         pass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pool.policy import PoolPolicy
+from pool.core.policy import PoolPolicy
 
 
 def poisson_quantile(mean: float, q: float) -> int:

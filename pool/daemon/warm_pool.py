@@ -1,6 +1,6 @@
 """The warm pool: containers booting -> warm -> busy -> (warm | retiring) -> gone, plus failed.
 
-Decisions come from `pool.policy`; this module carries them out against the runtime and keeps
+Decisions come from `pool.core.policy`; this module carries them out against the runtime and keeps
 the bookkeeping. Everything runs on one event loop, so a lease is atomic without locks: no
 await sits between choosing a warm container and marking it busy.
 """
@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pool import constants
-from pool import policy as decide
-from pool.agent_client import AgentClient
-from pool.exceptions import BootFailed, PoolClosed
-from pool.logs import get_logger
-from pool.metrics import Metrics
-from pool.policy import ContainerView, PoolPolicy
-from pool.runtime import (
+from pool.core import constants
+from pool.core import policy as decide
+from pool.core.exceptions import BootFailed, PoolClosed
+from pool.core.policy import ContainerView, PoolPolicy
+from pool.core.states import ContainerState, FailurePhase, LaunchType, RecycleReason
+from pool.daemon.agent_client import AgentClient
+from pool.daemon.runtime import (
     LABEL_CREATED,
     LABEL_OWNER,
     LABEL_POOL,
@@ -35,8 +34,9 @@ from pool.runtime import (
     ContainerRuntime,
     ContainerSpec,
 )
-from pool.settings import Settings
-from pool.states import ContainerState, FailurePhase, LaunchType, RecycleReason
+from pool.infra.logs import get_logger
+from pool.infra.metrics import Metrics
+from pool.infra.settings import Settings
 
 log = get_logger("vwe.pool")
 

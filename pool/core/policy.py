@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pool.states import ContainerState, RecycleReason
+from pool.core.states import ContainerState, RecycleReason
 
 # States that occupy a slot under the hard cap until the container is removed.
 OCCUPYING = frozenset(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pool import constants
+from pool.core import constants
 
 # Offsets larger than this are taken for unix times and shifted to start at 0.
 UNIX_TIME_THRESHOLD = 1e8

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pool.exceptions import ConfigError
-from pool.settings import ENV_PREFIX, Settings, load_settings
+from pool.core.exceptions import ConfigError
+from pool.infra.settings import ENV_PREFIX, Settings, load_settings
 
 pytestmark = pytest.mark.unit
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "settings.env.example"
+EXAMPLE = Path(__file__).resolve().parents[4] / "config" / "settings.env.example"
 
 
 def documented() -> dict[str, str]:

@@ -18,7 +18,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pool.states import FailurePhase, LaunchType, RecycleReason
+from pool.core.states import FailurePhase, LaunchType, RecycleReason
 
 # Warm handoffs are sub-millisecond; cold ones pay a boot of seconds to minutes.
 ACQUIRE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pool.states import JobState
+from pool.core.states import JobState
 
 
 def new_job_id() -> str:

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-import pool.simulate as sim
-from pool import cli
-from pool import policy as policy_module
-from pool.policy import PoolPolicy
-from pool.simulate import SimResult, parse_sizes, recommend, simulate
-from pool.workload import (
+import pool.sim.simulate as sim
+from pool.core import policy as policy_module
+from pool.core.policy import PoolPolicy
+from pool.entry import cli
+from pool.sim.simulate import SimResult, parse_sizes, recommend, simulate
+from pool.sim.workload import (
     Constant,
     Empirical,
     LogNormal,
@@ -150,13 +150,13 @@ def test_a_finished_removal_replans_at_once_as_the_daemon_does() -> None:
 
 
 def test_decisions_come_from_the_pool_policy_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pool.autoscale
-    import pool.policy
+    import pool.core.autoscale
+    import pool.core.policy
 
     calls: dict[str, int] = {}
 
     def spy(name: str) -> Any:
-        home = pool.autoscale if name == "autoscale_target" else pool.policy
+        home = pool.core.autoscale if name == "autoscale_target" else pool.core.policy
         real = getattr(home, name)
 
         def wrapper(*a: Any, **k: Any) -> Any:

@@ -2,8 +2,9 @@
 
 The simulator replays an arrival trace (recorded, from Redis, or Poisson) against a virtual
 pool on a virtual clock. Every decision is made by the daemon's own pure functions
-(`pool.policy.plan`, `pick_lease`, `pick_spare_boot`, `can_cold_start`, `has_capacity`,
-`pool.autoscale.autoscale_target`), applied the way `pool.pool.WarmPool` applies them:
+(`pool.core.policy.plan`, `pick_lease`, `pick_spare_boot`, `can_cold_start`,
+`has_capacity`, `pool.core.autoscale.autoscale_target`), applied the way
+`pool.daemon.warm_pool.WarmPool` applies them:
 
 - any change (lease, claim, boot done, release, policy tick) runs `plan` and carries it out;
 - a job is taken from the FIFO queue only while `has_capacity` holds; it then leases a warm
@@ -14,7 +15,7 @@ pool on a virtual clock. Every decision is made by the daemon's own pure functio
   the cap may be wanted for a replacement now) and wakes the dispatcher;
 - maintenance ticks replan every `maintenance_interval_s`, the autoscaler every 5 s.
 
-Distributions and traces live in `pool.workload`.
+Distributions and traces live in `pool.sim.workload`.
 
 What is not modelled: boot or generation failures, health probes, several daemons, the
 sub-millisecond handoff. The pool starts with its target already warm (steady state), so the
@@ -38,9 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pool import constants
-from pool.autoscale import autoscale_target
-from pool.policy import (
+from pool.core import constants
+from pool.core.autoscale import autoscale_target
+from pool.core.policy import (
     ContainerView,
     PoolPolicy,
     can_cold_start,
@@ -50,8 +51,8 @@ from pool.policy import (
     plan,
     recycle_reason,
 )
-from pool.states import ContainerState, RecycleReason
-from pool.workload import (
+from pool.core.states import ContainerState, RecycleReason
+from pool.sim.workload import (
     Constant,
     Distribution,
     Empirical,
@@ -543,7 +544,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def _load_settings() -> Any:
-    from pool.settings import load_settings
+    from pool.infra.settings import load_settings
 
     return load_settings()
 
@@ -559,7 +560,7 @@ def _redis_client(url: str) -> Any:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pool.exceptions import ConfigError
+    from pool.core.exceptions import ConfigError
 
     try:
         settings = _load_settings()
