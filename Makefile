@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test,lint,bench]'
 	touch $@
 
-## provision: a Docker engine (reused when `docker info` works), then the base and worker images
+## provision: a Docker engine (reused when `docker info` works), the base and worker images, and
+## the viewer's map library (Debian's libjs-leaflet)
 provision: venv
+	scripts/ensure-leaflet.sh
 	scripts/ensure-docker.sh
 	scripts/base-image.sh
 	scripts/worker-image.sh

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 from api.answer_cache import AnswerCache
 from api.routes import busy_router, router
+from api.viewer import viewer_routes
 from api.waiters import JobWaiters
 from pool import __version__
 from pool.daemon.service import Daemon, connect_redis
@@ -110,7 +111,8 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
     app = FastAPI(title="vwe-pool", version=__version__, lifespan=lifespan,
                   description="Warm-pool engine of the Valheim World Engine: a world for a "
                               "seed, now.",
-                  routes=[*busy_router.routes, *router.routes],
+                  routes=[*busy_router.routes, *router.routes,
+                          *viewer_routes(settings.viewer_leaflet_dir)],
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     errors.install(app)
     app.add_middleware(HttpMetrics, metrics=metrics)

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     api_answer_cache_s: float = Field(10.0, ge=0)
 
+    # --- the world viewer (GET /) ---
+    viewer_leaflet_dir: Path = Path("/usr/share/javascript/leaflet")
+
     # --- autoscaling ---
     autoscale: bool = False
     autoscale_quantile: float = Field(0.95, gt=0, lt=1)
