@@ -27,7 +27,7 @@ async def running_pool(settings: Any) -> AsyncIterator[WarmPool]:
         yield pool
     finally:
         await pool.drain(timeout=1)
-        await pool.daemon.runtime.close()
+        await pool.runtime.close()
 
 
 async def test_generator_error_is_a_failed_job_not_a_hang(
@@ -70,8 +70,8 @@ async def test_a_broken_image_backs_off_instead_of_spinning(
                              boot_backoff_max_s=8, boot_timeout_s=10)
     async with running_pool(settings) as pool:
         await asyncio.sleep(8)
-        failures = pool.infra.metrics.container_failures.labels("default", "boot")._value.get()
-        boots = sum(s.value for s in pool.infra.metrics.boot_duration.collect()[0].samples
+        failures = pool.metrics.container_failures.labels("default", "boot")._value.get()
+        boots = sum(s.value for s in pool.metrics.boot_duration.collect()[0].samples
                     if s.name.endswith("_count") and s.labels["outcome"] == "failed")
         # Without back-off this would be dozens; with 1, 2, 4 s it is a handful.
         assert 2 <= failures <= 8, failures
