@@ -19,7 +19,7 @@ export class WorldMap {
     this.map = L.map(element, {
       crs: L.CRS.Simple, minZoom: -7, maxZoom: 3, zoomSnap: 0.25, zoomDelta: 0.5,
       attributionControl: false, maxBounds: [[-HALF * 1.3, -HALF * 1.3], [HALF * 1.3, HALF * 1.3]],
-      maxBoundsViscosity: 0.8,
+      maxBoundsViscosity: 0.8, preferCanvas: true, // thousands of streams stay smooth
     });
     this.map.fitBounds(EDGE_BOUNDS);
     // Map images under the vector layers (edge, rivers) whatever order they are added in.
@@ -38,7 +38,7 @@ export class WorldMap {
 
   /** Replace the shown world by `job`'s. Resolves when the first base layer's image has
    *  loaded; rejects with a readable Error when it cannot. `extra` holds Leaflet overlay layers
-   *  (rivers, lakes) keyed by their label. */
+   *  (rivers, lakes) keyed by their label, shown unless marked `startHidden`. */
   showWorld(job, extra = {}) {
     const L = window.L;
     for (const layer of this.layers) layer.remove();
@@ -61,7 +61,7 @@ export class WorldMap {
     const overlays = { "World edge": this.edge, ...extra };
     for (const layer of Object.values(extra)) this.layers.push(layer);
     this.control = L.control.layers(bases, overlays, { collapsed: true }).addTo(this.map);
-    for (const layer of Object.values(extra)) layer.addTo(this.map);
+    for (const layer of Object.values(extra)) if (!layer.startHidden) layer.addTo(this.map);
     const first = Object.values(bases)[0];
     if (!first) return Promise.reject(new Error("this job has no map image"));
     const loaded = new Promise((resolve, reject) => {

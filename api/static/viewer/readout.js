@@ -30,32 +30,44 @@ export class Readout {
       hint: doc.getElementById("readout-hint"),
       terrain: [...doc.querySelectorAll(".terrain-only")],
     };
-    this.clear();
+    this.use({});
   }
 
-  clear() {
+  /** Read from a finished job's grids (`artifacts` by name) from now on. Nothing is fetched
+   *  yet: the grids are megabytes (8 MiB of biomes and 16 MiB of heights at 2048²), so they
+   *  load on the first point asked for, or at once through `load()`. */
+  use(artifacts) {
+    this.artifacts = artifacts;
     this.biomes = null; this.heights = null; this.names = new Map();
-    for (const el of this.el.terrain) el.hidden = true;
+    this.loading = null; this.last = null;
+    for (const el of this.el.terrain) el.hidden = !artifacts["heights.npy"];
   }
 
-  /** Load the grids of a finished job (`artifacts` by name). Resolves when the readout can
-   *  answer; a missing optional grid (heights.npy before terrain) is simply not shown. */
-  async load(artifacts) {
-    this.clear();
-    const world = artifacts["world.json"];
-    if (world) {
-      const r = await fetch(world.url);
-      if (!r.ok) throw new Error(`world.json: HTTP ${r.status}`);
-      const codes = (await r.json()).biome_codes || {};
-      this.names = new Map(Object.entries(codes).map(([name, code]) => [code, name]));
-    }
+  /** Fetch the grids (once). Resolves when the readout can answer; a missing optional grid
+   *  (heights.npy without terrain) is simply not shown; rejects with a readable Error. */
+  load() {
+    if (!this.loading) this.loading = this.fetchGrids();
+    return this.loading;
+  }
+
+  async fetchGrids() {
+    const artifacts = this.artifacts;
     if (!artifacts["biomes.npy"]) throw new Error("this job has no biomes.npy");
-    const loads = [fetchNpy(artifacts["biomes.npy"].url).then((g) => { this.biomes = g; })];
-    if (artifacts["heights.npy"]) {
-      loads.push(fetchNpy(artifacts["heights.npy"].url).then((g) => { this.heights = g; }));
+    const loads = [fetchNpy(artifacts["biomes.npy"].url)];
+    if (artifacts["heights.npy"]) loads.push(fetchNpy(artifacts["heights.npy"].url));
+    if (artifacts["world.json"]) {
+      loads.push(fetch(artifacts["world.json"].url).then((r) => {
+        if (!r.ok) throw new Error(`world.json: HTTP ${r.status}`);
+        return r.json();
+      }));
     }
-    await Promise.all(loads);
-    for (const el of this.el.terrain) el.hidden = !this.heights;
+    const [biomes, ...rest] = await Promise.all(loads);
+    if (this.artifacts !== artifacts) return; // another world was shown meanwhile
+    const world = artifacts["world.json"] ? rest.pop() : {};
+    this.heights = artifacts["heights.npy"] ? rest[0] : null;
+    this.names = new Map(Object.entries(world.biome_codes || {}).map(([n, c]) => [c, n]));
+    this.biomes = biomes;
+    if (this.last) this.show(this.last.x, this.last.z);
   }
 
   /** What the grids hold at world point (x, z), metres: {biome: name|null, height: m|null}. */
@@ -76,11 +88,18 @@ export class Readout {
   }
 
   show(x, z) {
+    this.last = { x, z };
     this.el.x.textContent = Math.round(x).toString();
     this.el.z.textContent = Math.round(z).toString();
-    const { biome, height } = this.sample(x, z);
-    this.el.biome.textContent = biome ?? (this.biomes ? "outside the map" : "–");
-    this.el.height.textContent = height === null ? "–" : height.toFixed(1);
     this.el.hint.hidden = true;
+    if (!this.biomes) {
+      if (!this.artifacts["biomes.npy"]) return;
+      this.el.biome.textContent = "loading…";
+      this.load().catch((err) => { this.el.biome.textContent = `unavailable (${err.message})`; });
+      return;
+    }
+    const { biome, height } = this.sample(x, z);
+    this.el.biome.textContent = biome ?? "outside the map";
+    this.el.height.textContent = height === null ? "–" : height.toFixed(1);
   }
 }

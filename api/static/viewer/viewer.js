@@ -5,6 +5,7 @@
 
 import { WorldMap } from "./map.js";
 import { Readout } from "./readout.js";
+import { terrainLayers } from "./terrain.js";
 
 const POLL_WAIT_S = 1; // a long-poll returns at once when the job ends, else after this
 const $ = (id) => document.getElementById(id);
@@ -154,8 +155,11 @@ async function showWorld(job, submitted) {
   setState("loading-map");
   fillWorld(job);
   const artifacts = Object.fromEntries(job.artifacts.map((a) => [a.name, a]));
+  viewer.readout.use(artifacts);
   try {
-    await Promise.all([viewer.map.showWorld(job), viewer.readout.load(artifacts)]);
+    const overlays = await terrainLayers(artifacts);
+    if (submitted !== current) return;
+    await viewer.map.showWorld(job, overlays);
   } catch (err) {
     if (submitted !== current) return;
     showNotice(`The world was generated but could not be shown: ${err.message}`, true);
@@ -163,6 +167,8 @@ async function showWorld(job, submitted) {
     return;
   }
   if (submitted !== current) return;
+  // With a mouse the readout is wanted at once; on a touch screen, only after the first tap.
+  if (window.matchMedia("(pointer: fine)").matches) viewer.readout.load().catch(() => {});
   document.body.dataset.jobId = job.job_id;
   setState("ready");
 }
