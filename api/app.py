@@ -17,10 +17,11 @@ from api.routes import busy_router, router
 from api.viewer import viewer_routes
 from api.waiters import JobWaiters
 from pool import __version__
-from pool.daemon.service import Daemon, connect_redis
+from pool.daemon.service import Daemon
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
 from pool.store.job_store import JobStore
+from pool.store.redis_client import connect_redis
 
 Role = Literal["all", "api", "worker"]
 
@@ -78,7 +79,9 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect_redis(settings)
-        store = JobStore(redis, settings.pool_name, settings.result_ttl_s, settings.queue_max)
+        store = JobStore(redis, settings.pool_name, settings.result_ttl_s, settings.queue_max,
+                         min_replicas=settings.redis_min_replicas,
+                         wait_timeout_s=settings.redis_wait_timeout_s)
         await store.ensure_group()
         waiters = JobWaiters(redis, store.events)
         waiters.start()

@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pool.core.exceptions import QueueFull, RuntimeUnavailable, StoreUnavailable
+from pool.core.exceptions import NotReplicated, QueueFull, RuntimeUnavailable, StoreUnavailable
 from pool.infra.logs import get_logger
 
 log = get_logger("vwe.api")
@@ -57,6 +57,14 @@ def install(app: FastAPI) -> None:
     async def full(request: Request, exc: QueueFull) -> JSONResponse:
         request.app.state.metrics.jobs_total.labels("rejected").inc()
         return error(429, "queue_full", f"{exc}; retry in {RETRY_AFTER_S} s",
+                     {"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(NotReplicated)
+    async def not_replicated(_: Request, exc: NotReplicated) -> JSONResponse:
+        log.warning("submit not confirmed by enough replicas", error=str(exc))
+        return error(503, "not_replicated",
+                     f"{exc}; the job was not acknowledged (it may still run): retry shortly, "
+                     "the same request joins the same job",
                      {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(redis.exceptions.ConnectionError)

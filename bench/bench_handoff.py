@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import scratch
 from bench.results import write_section
 from pool.daemon.runtime import DockerRuntime
-from pool.daemon.service import connect_redis
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
 from pool.store.job_store import JobStore
+from pool.store.redis_client import connect_redis
 
 
 def quantiles(samples: list[float]) -> tuple[float, float, float]:

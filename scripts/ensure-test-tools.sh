@@ -14,3 +14,8 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   log "installing chromium and chromium-driver (the viewer's browser tests)"
   apt_install chromium chromium-driver
 fi
+# The Redis high-availability tests start their own primary, replica and three Sentinels.
+if ! command -v redis-server >/dev/null || ! command -v redis-sentinel >/dev/null; then
+  log "installing redis-server and redis-sentinel (for the Sentinel failover tests)"
+  apt_install redis-server redis-sentinel
+fi

@@ -17,6 +17,12 @@ class StoreUnavailable(VweError):
     """Redis cannot be reached."""
 
 
+class NotReplicated(StoreUnavailable):
+    """Redis did not confirm that enough replicas hold a write within the WAIT timeout
+    (`VWE_REDIS_MIN_REPLICAS`); the write may still survive, so retrying is safe only for
+    idempotent calls such as a submit (same seed joins the same job)."""
+
+
 class BootFailed(VweError):
     """A container did not become ready (crashed, timed out, or its agent never answered)."""
 

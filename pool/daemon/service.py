@@ -13,10 +13,7 @@ from statistics import median
 from typing import Any
 
 import redis.asyncio as aioredis
-import redis.exceptions
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
 from pool.core import constants
 from pool.core.autoscale import autoscale_target
@@ -30,17 +27,6 @@ from pool.infra.settings import Settings
 from pool.store.job_store import JobStore
 
 log = get_logger("vwe.daemon")
-
-
-def connect_redis(settings: Settings) -> aioredis.Redis:
-    # Retrying a command on a fresh connection hides the stale pooled connections a Redis
-    # restart leaves behind; a Redis that stays down still fails within about a second.
-    return aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=10, socket_connect_timeout=2,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-    )
 
 
 def policy_from_hash(current: PoolPolicy, raw: dict[str, str]) -> PoolPolicy:

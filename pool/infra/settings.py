@@ -10,15 +10,35 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pool.core.exceptions import ConfigError
 from pool.core.policy import PoolPolicy
 
 ENV_PREFIX = "VWE_"
+
+
+SentinelAddresses = Annotated[tuple[tuple[str, int], ...] | None, NoDecode]
+
+
+def parse_sentinels(value: Any) -> tuple[tuple[str, int], ...] | None:
+    """`host:port` entries separated by commas or spaces -> ((host, port), ...); None when
+    empty. Raises ValueError naming the entry that is not `host:port` with a valid port."""
+    if value is None or (isinstance(value, tuple | list) and not value):
+        return None
+    if not isinstance(value, str):
+        return tuple((str(h), int(p)) for h, p in value)
+    out = []
+    for entry in value.replace(",", " ").split():
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry!r} is not host:port (a list such as "
+                             f"'10.0.0.1:26379,10.0.0.2:26379')")
+        out.append((host.strip("[]"), int(port)))
+    return tuple(out) or None
 
 
 def _default_instance() -> str:
@@ -39,6 +59,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     worker_image: str = "vwe-worker:latest"
     api_token: SecretStr | None = None
+
+    # --- Redis high availability (docs/deploy.md) ---
+    redis_sentinels: SentinelAddresses = None
+    redis_master: str = Field("vwe", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    redis_password: SecretStr | None = None
+    redis_sentinel_password: SecretStr | None = None
+    redis_min_replicas: int = Field(0, ge=0, le=16)
+    redis_wait_timeout_s: float = Field(1.0, gt=0, le=60)
 
     # --- identity ---
     pool_name: str = Field("vwe", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
@@ -88,6 +116,11 @@ class Settings(BaseSettings):
     # --- logging ---
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinels(cls, value: Any) -> tuple[tuple[str, int], ...] | None:
+        return parse_sentinels(value)
 
     @model_validator(mode="after")
     def _sizes_fit(self) -> Settings:

@@ -8,6 +8,10 @@ caller pays one round trip as before. ioredis calls this `enableAutoPipelining`.
 
 Each script still runs atomically in Redis; only the round trip is shared. A reply error
 reaches its own caller; a connection error reaches every caller of that batch.
+
+With `min_replicas` >= 1 each batch ends with `WAIT min_replicas timeout` on the same
+connection: one command per batch, not per call, confirms that the replicas hold every write
+of the batch. Fewer replicas in time fail every call of the batch with `NotReplicated`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import redis.asyncio as aioredis
 from hiredis import pack_command
 from redis.exceptions import NoScriptError, ResponseError
 
+from pool.core.exceptions import NotReplicated
+
 # Larger batches add latency for the first caller without saving more CPU.
 MAX_BATCH = 128
 
@@ -27,9 +33,14 @@ _Call = tuple[str, str, Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
 
 class AutoPipeline:
-    def __init__(self, redis: aioredis.Redis, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, redis: aioredis.Redis, max_batch: int = MAX_BATCH,
+                 min_replicas: int = 0, wait_timeout_s: float = 1.0) -> None:
         self.redis: Any = redis
         self.max_batch = max_batch
+        self.min_replicas = min_replicas
+        wait_args: tuple[Any, ...] = (min_replicas, max(1, int(wait_timeout_s * 1000)))
+        self._wait = pack_command(("WAIT", *wait_args)) if min_replicas > 0 else b""
+        self.wait_timeout_s = wait_timeout_s
         self._queue: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
         self.round_trips = 0  # batches sent, for tests and debugging
@@ -61,17 +72,23 @@ class AutoPipeline:
         # hiredis packs in C what redis-py's asyncio connection packs in Python, argument by
         # argument: a third of a submit's client-side cost.
         packed = b"".join(pack_command(("EVALSHA", sha, len(keys), *keys, *args))
-                          for _source, sha, keys, args, _future in batch)
+                          for _source, sha, keys, args, _future in batch) + self._wait
         pool = self.redis.connection_pool
         self.round_trips += 1
         try:
             conn = await pool.get_connection()
             try:
                 replies = await conn.retry.call_with_retry(
-                    lambda: self._exchange(conn, packed, len(batch)),
+                    lambda: self._exchange(conn, packed, len(batch) + bool(self._wait)),
                     lambda _error: conn.disconnect())
             finally:
                 await pool.release(conn)
+            if self._wait:
+                acked = replies.pop()
+                if isinstance(acked, Exception) or int(acked) < self.min_replicas:
+                    raise NotReplicated(
+                        f"Redis confirmed {acked!r} of the {self.min_replicas} replica(s) "
+                        f"required (VWE_REDIS_MIN_REPLICAS) within {self.wait_timeout_s} s")
         except Exception as exc:
             for *_, future in batch:
                 if not future.done():

@@ -98,7 +98,7 @@ def _s(value: Any) -> str:
 
 class JobStore:
     def __init__(self, redis: aioredis.Redis, pool_name: str, result_ttl_s: int,
-                 queue_max: int) -> None:
+                 queue_max: int, *, min_replicas: int = 0, wait_timeout_s: float = 1.0) -> None:
         # redis-py types every reply as a union of sync and async shapes; the replies used
         # here are decoded explicitly, so the client is held untyped.
         self.redis: Any = redis
@@ -110,7 +110,9 @@ class JobStore:
         self.job_prefix = c.key(c.JOB_KEY_PREFIX, pool_name)
         self.events = c.key(c.EVENTS_CHANNEL_PREFIX, pool_name)
         self._submit_sha = self.redis.register_script(_SUBMIT_LUA).sha
-        self._submits = AutoPipeline(redis)  # the API's busiest call
+        # The API's busiest call; with min_replicas, acknowledged only once replicated.
+        self._submits = AutoPipeline(redis, min_replicas=min_replicas,
+                                     wait_timeout_s=wait_timeout_s)
         self._start = self.redis.register_script(_START_LUA)
 
     # ---- keys ----
