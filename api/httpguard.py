@@ -33,6 +33,8 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from pool.infra.settings import Settings
+
 # Seconds a refused connection keeps draining what the client still sends before closing.
 LINGER_S = 2.0
 RETRY_AFTER_S = 1
@@ -290,3 +292,22 @@ def protocol_class(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
     """A protocol class bound to ``limits``, for ``uvicorn.Config(http=...)``."""
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
                 {"limits": limits, "busy_app": _busy_app(limits.max_concurrency)})
+
+
+def limits_from(settings: Settings) -> HttpLimits:
+    """The `VWE_HTTP_*` settings as `HttpLimits`."""
+    return HttpLimits(
+        max_header_bytes=settings.http_max_header_bytes, max_headers=settings.http_max_headers,
+        max_body_bytes=settings.http_max_body_bytes,
+        header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+        max_connections=settings.http_max_connections,
+        max_concurrency=settings.http_max_concurrency)
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments for the guarded protocol (what `vwe-pool serve` uses)."""
+    return {"http": protocol_class(limits_from(settings)),
+            # Only read by the h11 parser, which the guarded protocol replaces; set anyway so
+            # a configuration that falls back to h11 keeps the same head limit.
+            "h11_max_incomplete_event_size": settings.http_max_header_bytes}

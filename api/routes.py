@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from api.artifacts import DescriptorResponse, open_artifact
 from api.auth import require_admin
 from api.errors import ApiError
 from api.models import (
@@ -124,7 +125,7 @@ async def get_job(job_id: str, request: Request,
 
 
 @router.get("/v1/jobs/{job_id}/artifacts/{name:path}", responses=ERRORS,
-            response_class=FileResponse, summary="One artifact of a finished job")
+            response_class=Response, summary="One artifact of a finished job")
 async def get_artifact(job_id: str, name: str, request: Request) -> Any:
     _check_job_id(job_id)
     state = request.app.state
@@ -135,13 +136,10 @@ async def get_artifact(job_id: str, name: str, request: Request) -> Any:
     if artifact is None:
         raise ApiError(404, "artifact_not_found",
                        f"job {job_id} has no artifact {name!r}; see the job's artifacts list")
-    root = (Path(state.settings.worlds_dir) / job_id).resolve()
-    path = (root / name).resolve()
-    if not path.is_relative_to(root):
-        raise ApiError(400, "invalid_artifact_name", "artifact names may not leave their folder")
-    if not path.is_file():
-        raise ApiError(404, "artifact_missing", f"artifact {name!r} is no longer on disk")
-    return FileResponse(path, media_type=artifact.content_type, filename=path.name)
+    fd = open_artifact(Path(state.settings.worlds_dir), job_id, name,
+                       state.settings.output_limits())
+    return DescriptorResponse(fd, media_type=artifact.content_type,
+                              filename=name.rsplit("/", 1)[-1])
 
 
 async def _policy(request: Request) -> PoolPolicy:

@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import redis.exceptions
 
 from pool.core.exceptions import GenerationFailed, HandoffFailed, PoolClosed, StoreUnavailable
-from pool.core.jobs import Artifact
 from pool.core.states import FailurePhase
+from pool.daemon.collect import collect_output
 from pool.daemon.warm_pool import Lease, WarmPool
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
+from pool.infra.safefs import OutputRejected
 from pool.infra.settings import Settings
 from pool.store.job_store import Claim, JobStore
-from worldgen import protocol
 
 log = get_logger("vwe.dispatcher")
 
@@ -39,9 +35,6 @@ RECORD_PATIENCE_S = 120.0
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 StoreUnavailable, OSError)
 
-CONTENT_TYPES = {".png": "image/png", ".json": "application/json",
-                 ".npy": "application/octet-stream", ".fwl": "application/octet-stream",
-                 ".fwl2": "application/octet-stream"}
 
 
 class Dispatcher:
@@ -156,8 +149,19 @@ class Dispatcher:
             self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
             await self._attempt_failed(claim, str(exc), lease.launch_type.value)
             return
+        # Collected before the container goes back: the worker loses the job's folder first.
+        try:
+            artifacts = await asyncio.to_thread(
+                collect_output, c.host_dir, job.id, self.settings.worlds_dir,
+                self.settings.output_limits(), done)
+        except OutputRejected as exc:
+            # A worker that left a link or a special file behind is not trusted again.
+            log.error("worker output refused", job_id=job.id, container=c.name, error=str(exc))
+            self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
+            await self._attempt_failed(claim, f"worker output refused: {exc}",
+                                       lease.launch_type.value)
+            return
         self.pool.release(c, healthy=True)
-        artifacts = await asyncio.to_thread(self._collect, c.host_dir, job.id, done)
         generation_s = float(done.get("generation_s", 0.0))
         recorded = await self._record(lambda: self.store.succeed(
             claim, launch_type=lease.launch_type.value, generation_s=generation_s,
@@ -197,27 +201,3 @@ class Dispatcher:
                     return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    def _collect(self, host_dir: Path, job_id: str, done: dict[str, Any]) -> list[Artifact]:
-        """Move the job's files from the container's folder into the world's own folder."""
-        source = host_dir / protocol.OUT_DIR_NAME / job_id
-        target = self.settings.worlds_dir / job_id
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(source, target)
-        hashes = {f["name"]: f for f in done.get("files", []) if isinstance(f, dict)}
-        artifacts = []
-        for path in sorted(p for p in target.rglob("*") if p.is_file()):
-            name = str(path.relative_to(target))
-            info = hashes.get(name) or {}
-            sha = info.get("sha256") or _sha256(path)
-            artifacts.append(Artifact(name=name, size=path.stat().st_size, sha256=sha,
-                                      content_type=CONTENT_TYPES.get(path.suffix,
-                                                                     "application/octet-stream")))
-        return artifacts
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()

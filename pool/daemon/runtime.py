@@ -43,6 +43,10 @@ class ContainerSpec:
     cpus: float = 1.0
     pids: int = 64
     user: str = "10001:10001"
+    # Docker's log driver and its options: bounded, so a chatty worker cannot fill the disk.
+    log_driver: str = "json-file"
+    log_max_size: str = "1m"
+    log_max_file: int = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ def hardened_host_config(spec: ContainerSpec) -> dict[str, Any]:
         "pids_limit": spec.pids,
         "binds": {str(spec.host_dir.resolve()): {"bind": MOUNT_POINT, "mode": "rw"}},
         "auto_remove": False,
+        "log_config": {"Type": spec.log_driver,
+                       "Config": {"max-size": spec.log_max_size,
+                                  "max-file": str(spec.log_max_file)}},
     }
 
 

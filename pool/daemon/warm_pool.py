@@ -198,6 +198,8 @@ class WarmPool:
             environment={"VWE_WORKER_READY_DELAY_S": str(s.worker_ready_delay_s),
                          "VWE_MAP_RESOLUTION": str(s.map_resolution)},
             memory=s.worker_memory, cpus=s.worker_cpus, pids=s.worker_pids, user=s.worker_user,
+            log_driver=s.worker_log_driver, log_max_size=s.worker_log_max_size,
+            log_max_file=s.worker_log_max_file,
         )
 
     async def _boot(self, c: Container) -> None:
@@ -268,11 +270,16 @@ class WarmPool:
         return ""
 
     def _prepare_dir(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        # The worker runs as a non-root user; it must create its socket and output here.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The worker runs as a non-root user; it must create its socket and output here. The
+        # least privilege is a daemon of the worker's own uid (docs/deploy.md): then the folder
+        # stays 0700. A root daemon gives it away; a daemon of another uid must open it to all.
         uid, _, gid = self.settings.worker_user.partition(":")
-        if os.geteuid() == 0 and uid.isdigit():
+        if uid.isdigit() and os.geteuid() == int(uid):
+            path.chmod(0o700)
+        elif os.geteuid() == 0 and uid.isdigit():
             os.chown(path, int(uid), int(gid or uid))
+            path.chmod(0o700)
         else:
             path.chmod(0o777)
 

@@ -39,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.httpguard import server_options
     from pool.infra.logs import configure_logging
 
     settings = _settings()
@@ -46,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, role=args.role)
     config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                             log_config=None, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, **server_options(settings))
     server = uvicorn.Server(config)
     # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler it found at
     # start; make that one a no-op so a clean drain exits 0.

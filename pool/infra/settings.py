@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pool.core.exceptions import ConfigError
 from pool.core.policy import PoolPolicy
+from pool.infra.safefs import WalkLimits
 
 ENV_PREFIX = "VWE_"
 
@@ -80,6 +81,16 @@ class Settings(BaseSettings):
     worker_user: str = "10001:10001"
     worker_ready_delay_s: float = Field(0.0, ge=0)
     map_resolution: int = Field(2048, ge=16, le=4096)
+    # Docker log options of each worker (bounded: a worker cannot fill the host's disk).
+    worker_log_driver: Literal["json-file", "local"] = "json-file"
+    worker_log_max_size: str = Field("1m", pattern=r"^[1-9][0-9]*[kmg]?$")
+    worker_log_max_file: int = Field(3, ge=1, le=100)
+
+    # --- worker output: untrusted input (pool/infra/safefs.py) ---
+    output_max_files: int = Field(256, ge=1, le=1_000_000)
+    output_max_depth: int = Field(8, ge=1, le=64)
+    output_max_name_bytes: int = Field(100, ge=16, le=255)
+    output_max_bytes: int = Field(1 << 30, ge=1 << 20)
 
     # --- pool policy ---
     pool_min: int = Field(0, ge=0)
@@ -103,6 +114,17 @@ class Settings(BaseSettings):
     reclaim_idle_s: float = Field(30.0, gt=0)
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     api_answer_cache_s: float = Field(10.0, ge=0)
+
+    # --- HTTP server limits (api/httpguard.py) and CORS ---
+    http_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1 << 20)
+    http_max_headers: int = Field(100, ge=16, le=10_000)
+    http_max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 << 20)
+    http_header_timeout_s: float = Field(10.0, gt=0, le=3600)
+    http_body_timeout_s: float = Field(10.0, gt=0, le=3600)
+    http_max_connections: int = Field(1024, ge=1)
+    http_max_concurrency: int = Field(256, ge=1)
+    # Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser.
+    cors_origins: str = Field("", pattern=r"^(\*|https?://[^\s,/]+(,https?://[^\s,/]+)*)?$")
 
     # --- the world viewer (GET /) ---
     viewer_leaflet_dir: Path = Path("/usr/share/javascript/leaflet")
@@ -133,6 +155,16 @@ class Settings(BaseSettings):
                 f"VWE_POOL_MIN ({self.pool_min}) must not exceed VWE_POOL_MAX ({self.pool_max})"
             )
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o for o in self.cors_origins.split(",") if o]
+
+    def output_limits(self) -> WalkLimits:
+        """The limits a job's output is checked with, at collection and when served."""
+        return WalkLimits(max_files=self.output_max_files, max_depth=self.output_max_depth,
+                          max_name_bytes=self.output_max_name_bytes,
+                          max_total_bytes=self.output_max_bytes)
 
     def pool_policy(self) -> PoolPolicy:
         """The configured policy; run-time changes persisted in Redis overlay it."""

@@ -56,7 +56,16 @@ def describe(path, root):
     return REAL_DESCRIBE(path, root)
 
 
+class QuietPath(type(Path())):
+    """The agent lists its output with rglob; a hostile agent hides the 20 000 files from its
+    own `done` message (which would otherwise overflow the protocol's line limit)."""
+
+    def rglob(self, pattern):
+        return (p for p in super().rglob(pattern) if "many" not in p.parts)
+
+
 def main():
     generate.generate_world = hostile_generate
     agent._describe = describe
+    agent.Path = QuietPath
     agent.main()

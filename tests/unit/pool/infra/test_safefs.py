@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pool.safefs import (
+from pool.infra.safefs import (
     OutputRejected,
     WalkLimits,
     open_file,
@@ -165,8 +165,9 @@ def test_open_file_on_a_fifo_returns_at_once(tree: Path) -> None:
 def test_open_file_notices_a_swapped_file(tree: Path) -> None:
     with opened_dir(tree) as root:
         listed = {f.name: f for f in walk(root, LIMITS)}
-        (tree / "world.json").unlink()
-        (tree / "world.json").write_text("{\"other\": 1}")
+        # A new file renamed over the old one (made first, so its inode differs).
+        (tree / "new.json").write_text("{\"other\": 1}")
+        (tree / "new.json").replace(tree / "world.json")
         with pytest.raises(OutputRejected, match="replaced after it was checked"):
             open_file(root, "world.json", LIMITS, expect=listed["world.json"])
 
@@ -184,7 +185,7 @@ def test_take_tree_moves_a_valid_tree(tree: Path, tmp_path: Path) -> None:
     worlds = tmp_path / "worlds"
     worlds.mkdir()
     files = take_tree(out, "job1", worlds, LIMITS)
-    assert [f.name for f in files][0] == "biomes.npy"
+    assert [f.name for f in files] == ["biomes.npy", "world.json", "worlds_local/W/_main.0.fwl2"]
     assert (worlds / "job1" / "biomes.npy").is_file() and not (out / "job1").exists()
 
 

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pool.exceptions import VweError
+from pool.core.exceptions import VweError
 
 # Flags of every open here: relative to a descriptor, never through a link, never a tty.
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

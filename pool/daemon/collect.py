@@ -1,0 +1,80 @@
+"""Result collection: a finished job's files, moved out of the worker's reach and checked.
+
+The worker's folder is untrusted (docs/architecture.md, "Trust boundaries"): the job's folder
+is renamed into the worlds folder relative to directory descriptors (a link is moved as a
+link, never followed), then walked by `pool.infra.safefs` with the output limits. Anything
+that breaks a rule fails the attempt with `OutputRejected` and is removed; nothing outside
+the job's own folder is read, hashed or listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from pool.core.jobs import Artifact
+from pool.infra.safefs import (
+    FileEntry,
+    OutputRejected,
+    WalkLimits,
+    open_file,
+    opened_dir,
+    take_tree,
+)
+from worldgen import protocol
+
+CONTENT_TYPES = {".png": "image/png", ".json": "application/json",
+                 ".npy": "application/octet-stream", ".fwl": "application/octet-stream",
+                 ".fwl2": "application/octet-stream"}
+SHA256_RE_LEN = 64
+
+
+def content_type(name: str) -> str:
+    """The media type an artifact is served with, by its suffix."""
+    return CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
+
+
+def collect_output(host_dir: Path, job_id: str, worlds_dir: Path, limits: WalkLimits,
+                   done: dict[str, Any]) -> list[Artifact]:
+    """Move ``out/<job_id>`` of a container's folder to ``worlds_dir/<job_id>`` and list it.
+
+    Args:
+        host_dir: the container's bind-mounted folder (the daemon made it; the worker writes
+            inside it).
+        job_id: the job's id (32 hex characters; also the folder's name).
+        worlds_dir: the daemon's folder of finished worlds (same filesystem).
+        limits: the output limits (settings `VWE_OUTPUT_MAX_*`).
+        done: the agent's ``done`` event; its ``files`` give sha256 digests for listed names
+            (a worker vouches only for its own files), others are hashed here.
+
+    Returns:
+        One `Artifact` per regular file, sorted by name.
+
+    Raises:
+        OutputRejected: no job folder, or the tree breaks a rule (the message names both).
+    """
+    worlds_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        entries = take_tree(host_dir / protocol.OUT_DIR_NAME, job_id, worlds_dir, limits)
+    except FileNotFoundError:
+        raise OutputRejected(f"{job_id}: the worker left no output folder") from None
+    claimed = {f.get("name"): f.get("sha256") for f in done.get("files", [])
+               if isinstance(f, dict)}
+    artifacts = []
+    with opened_dir(worlds_dir) as worlds, opened_dir(job_id, worlds) as root:
+        for entry in entries:
+            sha = claimed.get(entry.name)
+            if not (isinstance(sha, str) and len(sha) == SHA256_RE_LEN
+                    and all(c in "0123456789abcdef" for c in sha)):
+                sha = _sha256(root, entry, limits)
+            artifacts.append(Artifact(name=entry.name, size=entry.size, sha256=sha,
+                                      content_type=content_type(entry.name)))
+    return artifacts
+
+
+def _sha256(root: int, entry: FileEntry, limits: WalkLimits) -> str:
+    fd = open_file(root, entry.name, limits, expect=entry)
+    with os.fdopen(fd, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
