@@ -56,6 +56,12 @@ RUN set -eu; \
     fi; \
     rm -rf /tmp/wheels /tmp/requirements.txt
 
+# The world viewer's map library (GET /): Debian's libjs-leaflet as scripts/ensure-leaflet.sh
+# copies it into the build context (.run/leaflet); without it the page says it is missing.
+COPY pyproject.toml .run/leafle[t] /opt/vwe/leaflet/
+RUN rm /opt/vwe/leaflet/pyproject.toml
+ENV VWE_VIEWER_LEAFLET_DIR=/opt/vwe/leaflet
+
 # 2) The project itself, from the source tree (no network: its build backend is installed).
 COPY pyproject.toml README.m[d] /opt/vwe/src/
 COPY pool /opt/vwe/src/pool

@@ -313,3 +313,17 @@ def test_daemon_image_has_the_packages(daemon_image: str) -> None:
     result = _docker_run(daemon_image, "-c", script, entrypoint="python3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_daemon_image_serves_the_viewers_map_library(daemon_image: str) -> None:
+    # GET / loads Leaflet from VWE_VIEWER_LEAFLET_DIR; the image has no network to fetch it.
+    check = ("import os, pathlib; d = pathlib.Path(os.environ['VWE_VIEWER_LEAFLET_DIR']); "
+             "print(sorted(p.relative_to(d).as_posix() for p in d.rglob('*') if p.is_file()))")
+    result = _docker_run(daemon_image, "-c", check, entrypoint="python3")
+    assert result.returncode == 0, result.stderr
+    files = result.stdout
+    for name in ("leaflet.min.js", "leaflet.css", "images/layers.png"):
+        assert f"'{name}'" in files, files
+    assert "pyproject.toml" not in files
