@@ -1,10 +1,11 @@
 """Result collection: a finished job's files, moved out of the worker's reach and checked.
 
 The worker's folder is untrusted (docs/architecture.md, "Trust boundaries"): the job's folder
-is renamed into the worlds folder relative to directory descriptors (a link is moved as a
-link, never followed), then walked by `pool.infra.safefs` with the output limits. Anything
+is renamed into a host-local staging folder relative to directory descriptors (a link is moved
+as a link, never followed), then walked by `pool.infra.safefs` with the output limits. Anything
 that breaks a rule fails the attempt with `OutputRejected` and is removed; nothing outside
-the job's own folder is read, hashed or listed.
+the job's own folder is read, hashed or listed. A checked tree is then published to the worlds
+store (`pool.infra.crossfs`), which may be a shared mount on another filesystem.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from pool.core.jobs import Artifact
+from pool.infra.crossfs import publish_tree
 from pool.infra.safefs import (
     FileEntry,
     OutputRejected,
     WalkLimits,
     open_file,
     opened_dir,
+    remove_entry,
     take_tree,
 )
 from worldgen import protocol
@@ -36,15 +39,18 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
 
 
-def collect_output(host_dir: Path, job_id: str, worlds_dir: Path, limits: WalkLimits,
-                   done: dict[str, Any]) -> list[Artifact]:
-    """Move ``out/<job_id>`` of a container's folder to ``worlds_dir/<job_id>`` and list it.
+def collect_output(host_dir: Path, job_id: str, staging_dir: Path, worlds_dir: Path,
+                   limits: WalkLimits, done: dict[str, Any]) -> list[Artifact]:
+    """Move ``out/<job_id>`` of a container's folder to ``staging_dir/<job_id>``, list it
+    there, then publish it to ``worlds_dir/<job_id>`` (`publish_tree`: one rename on one
+    filesystem, copy + fsync + rename across filesystems; never a partial world).
 
     Args:
         host_dir: the container's bind-mounted folder (the daemon made it; the worker writes
             inside it).
         job_id: the job's id (32 hex characters; also the folder's name).
-        worlds_dir: the daemon's folder of finished worlds (same filesystem).
+        staging_dir: host-local, daemon-only folder on the same filesystem as ``host_dir``.
+        worlds_dir: the worlds store (`VWE_WORLDS_DIR`), possibly another filesystem.
         limits: the output limits (settings `VWE_OUTPUT_MAX_*`).
         done: the agent's ``done`` event; its ``files`` give sha256 digests for listed names
             (a worker vouches only for its own files), others are hashed here.
@@ -54,16 +60,17 @@ def collect_output(host_dir: Path, job_id: str, worlds_dir: Path, limits: WalkLi
 
     Raises:
         OutputRejected: no job folder, or the tree breaks a rule (the message names both).
+        OSError: the world could not be published to ``worlds_dir`` (full, unreachable).
     """
-    worlds_dir.mkdir(parents=True, exist_ok=True)
+    staging_dir.mkdir(parents=True, exist_ok=True)
     try:
-        entries = take_tree(host_dir / protocol.OUT_DIR_NAME, job_id, worlds_dir, limits)
+        entries = take_tree(host_dir / protocol.OUT_DIR_NAME, job_id, staging_dir, limits)
     except FileNotFoundError:
         raise OutputRejected(f"{job_id}: the worker left no output folder") from None
     claimed = {f.get("name"): f.get("sha256") for f in done.get("files", [])
                if isinstance(f, dict)}
     artifacts = []
-    with opened_dir(worlds_dir) as worlds, opened_dir(job_id, worlds) as root:
+    with opened_dir(staging_dir) as staging, opened_dir(job_id, staging) as root:
         for entry in entries:
             sha = claimed.get(entry.name)
             if not (isinstance(sha, str) and len(sha) == SHA256_RE_LEN
@@ -71,6 +78,12 @@ def collect_output(host_dir: Path, job_id: str, worlds_dir: Path, limits: WalkLi
                 sha = _sha256(root, entry, limits)
             artifacts.append(Artifact(name=entry.name, size=entry.size, sha256=sha,
                                       content_type=content_type(entry.name)))
+    try:
+        publish_tree(staging_dir / job_id, worlds_dir, job_id)
+    except (OSError, ValueError):
+        with opened_dir(staging_dir) as staging:
+            remove_entry(job_id, staging)
+        raise
     return artifacts
 
 

@@ -152,13 +152,21 @@ class Dispatcher:
         # Collected before the container goes back: the worker loses the job's folder first.
         try:
             artifacts = await asyncio.to_thread(
-                collect_output, c.host_dir, job.id, self.settings.worlds_dir,
-                self.settings.output_limits(), done)
+                collect_output, c.host_dir, job.id, self.settings.staging_dir,
+                self.settings.worlds_dir, self.settings.output_limits(), done)
         except OutputRejected as exc:
             # A worker that left a link or a special file behind is not trusted again.
             log.error("worker output refused", job_id=job.id, container=c.name, error=str(exc))
             self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
             await self._attempt_failed(claim, f"worker output refused: {exc}",
+                                       lease.launch_type.value)
+            return
+        except OSError as exc:
+            # The worker did its part; the worlds store (VWE_WORLDS_DIR) did not take it.
+            log.error("could not publish a world", job_id=job.id, error=repr(exc),
+                      worlds_dir=str(self.settings.worlds_dir))
+            self.pool.release(c, healthy=True)
+            await self._attempt_failed(claim, f"could not store the world: {exc}",
                                        lease.launch_type.value)
             return
         self.pool.release(c, healthy=True)

@@ -21,12 +21,17 @@ from pool.core.policy import PoolPolicy
 from pool.daemon.dispatcher import REDIS_ERRORS, Dispatcher
 from pool.daemon.runtime import ContainerRuntime, DockerRuntime
 from pool.daemon.warm_pool import WarmPool
+from pool.infra.crossfs import remove_stale_incoming
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
 from pool.store.job_store import JobStore
 
 log = get_logger("vwe.daemon")
+
+# A `.incoming-*` folder untouched this long is a crashed copy (even a slow shared store copies
+# a world in seconds), not one in progress on another host.
+STALE_INCOMING_S = 3600.0
 
 
 def policy_from_hash(current: PoolPolicy, raw: dict[str, str]) -> PoolPolicy:
@@ -73,6 +78,8 @@ class Daemon:
     async def start(self) -> None:
         s = self.settings
         await self.store.ensure_group()
+        # A crash mid-publish leaves a hidden temporary folder in the worlds store.
+        await asyncio.to_thread(remove_stale_incoming, s.worlds_dir, STALE_INCOMING_S)
         self.pool.policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
         await self.heartbeat()
         await self.pool.start()

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("data")
+    # Finished worlds; may be a shared mount read by every API process (docs/deploy.md).
+    # Unset: VWE_DATA_DIR/worlds (`_default_worlds_dir`).
+    worlds_dir: Path = Path("data/worlds")
     worker_image: str = "vwe-worker:latest"
     api_token: SecretStr | None = None
 
@@ -139,6 +142,13 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_worlds_dir(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("worlds_dir"):
+            data = {**data, "worlds_dir": Path(data.get("data_dir") or "data") / "worlds"}
+        return data
+
     @field_validator("redis_sentinels", mode="before")
     @classmethod
     def _sentinels(cls, value: Any) -> tuple[tuple[str, int], ...] | None:
@@ -180,8 +190,10 @@ class Settings(BaseSettings):
         return self.data_dir / "c"
 
     @property
-    def worlds_dir(self) -> Path:
-        return self.data_dir / "worlds"
+    def staging_dir(self) -> Path:
+        """Host-local, daemon-only: a job's files wait here (out of the worker's reach, on
+        the sockets' filesystem) until they are published to `worlds_dir`."""
+        return self.data_dir / "staging"
 
 
 def load_settings(**overrides: Any) -> Settings:

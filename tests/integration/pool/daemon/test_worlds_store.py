@@ -1,0 +1,52 @@
+"""The worlds store on another filesystem than the data folder, read by a second process."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from apiclient import submit, wait_job
+from conftest import DaemonProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def shared_store(data_dir: Path) -> Iterator[Path]:
+    """A worlds folder on /dev/shm (tmpfs): another filesystem than the data folder in /tmp,
+    as an NFS mount would be."""
+    path = Path(tempfile.mkdtemp(prefix="vwe-worlds-", dir="/dev/shm"))
+    assert path.stat().st_dev != data_dir.stat().st_dev
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_worlds_cross_filesystems_and_any_api_process_serves_them(
+    daemon_factory: Callable[..., DaemonProcess], shared_store: Path, data_dir: Path,
+) -> None:
+    worker = daemon_factory(VWE_WORLDS_DIR=str(shared_store)).start(wait_warm=1)
+    other_local = data_dir / "other-host"
+    api = daemon_factory(VWE_WORLDS_DIR=str(shared_store),
+                         VWE_DATA_DIR=str(other_local)).start(role="api")
+    accepted = submit(api.url, "XfsSeed1")
+    assert accepted.status_code == 202
+    job = wait_job(api.url, accepted.json()["job_id"])
+    assert job["status"] == "succeeded", job
+
+    world = shared_store / job["job_id"]
+    assert {a["name"] for a in job["artifacts"]} == {
+        str(p.relative_to(world)) for p in world.rglob("*") if p.is_file()}
+    for artifact in job["artifacts"]:
+        r = httpx.get(api.url + artifact["url"], timeout=10)  # the process that did not run it
+        assert r.status_code == 200, r.text
+        assert hashlib.sha256(r.content).hexdigest() == artifact["sha256"]
+    # Nothing is left behind on the worker's local disk, nor half-copied in the store.
+    assert not any((data_dir / "staging").iterdir())
+    assert not [p for p in shared_store.iterdir() if p.name.startswith(".")]
+    assert not (data_dir / "worlds").exists() and not (other_local / "worlds").exists()
+    assert worker.proc is not None and worker.proc.poll() is None
