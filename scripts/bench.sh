@@ -4,6 +4,10 @@
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
+# bench_viewer drives a headless Chromium, as the viewer's tests do.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  log "installing chromium and chromium-driver (bench_viewer)"; apt_install chromium chromium-driver
+fi
 url=$(VWE_REDIS_URL= scripts/redis.sh start)
 trap 'scripts/redis.sh stop' EXIT
 export VWE_TEST_REDIS_URL=$url
