@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -24,6 +25,16 @@ from pool.store.job_store import JobStore
 from pool.store.redis_client import connect_redis
 
 Role = Literal["all", "api", "worker"]
+# What a `worker` serves: it takes no jobs over HTTP (docs/deploy.md, "Roles").
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def routes_for(role: Role, settings: Settings) -> list[BaseRoute]:
+    """`all` and `api`: every route; `worker`: only the operational ones (`OPS_PATHS`)."""
+    routes = [*busy_router.routes, *router.routes, *viewer_routes(settings.viewer_leaflet_dir)]
+    if role == "worker":
+        routes = [r for r in routes if getattr(r, "path", None) in OPS_PATHS]
+    return routes
 
 # A request allocates a few thousand short-lived objects; at the default 700 the collector
 # runs several times per request. Cycles are rare here, so collecting less often costs little.
@@ -84,10 +95,13 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
                          wait_timeout_s=settings.redis_wait_timeout_s)
         await store.ensure_group()
         waiters = JobWaiters(redis, store.events)
-        waiters.start()
+        if role != "worker":  # a worker serves no long polls
+            waiters.start()
+        # `api` runs no pool and needs no Docker engine.
         daemon = Daemon(settings, metrics, redis) if role in ("all", "worker") else None
         app.state.settings, app.state.metrics, app.state.redis = settings, metrics, redis
         app.state.store, app.state.waiters, app.state.daemon = store, waiters, daemon
+        app.state.role = role
         app.state.configured_policy = settings.pool_policy()
         app.state.answers = AnswerCache(settings.api_answer_cache_s)
         app.state.cached_total = metrics.jobs_total.labels("cached")
@@ -114,8 +128,7 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
     app = FastAPI(title="vwe-pool", version=__version__, lifespan=lifespan,
                   description="Warm-pool engine of the Valheim World Engine: a world for a "
                               "seed, now.",
-                  routes=[*busy_router.routes, *router.routes,
-                          *viewer_routes(settings.viewer_leaflet_dir)],
+                  routes=routes_for(role, settings),
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     errors.install(app)
     app.add_middleware(HttpMetrics, metrics=metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -207,6 +208,10 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception:
         checks["redis"] = False
     body: dict[str, Any] = {"checks": checks}
+    if state.role == "api":
+        # Informational: jobs are accepted (and wait in the queue) with no worker alive.
+        with contextlib.suppress(Exception):
+            body["workers"] = len(await state.store.alive_daemons())
     if state.daemon is not None:
         checks["docker"] = await state.daemon.runtime.ping()
         checks["pool_booted"] = state.daemon.pool.filled

@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the daemon and the API (default)")
     serve.add_argument("--role", choices=["all", "api", "worker"], default="all",
-                       help="api: HTTP only; worker: pool only; all: both (default)")
+                       help="api: the HTTP API, no pool, no Docker engine needed; worker: "
+                            "the pool, serving only /healthz, /readyz and /metrics; all: both "
+                            "(default)")
     serve.set_defaults(func=cmd_serve)
 
     def client(p: argparse.ArgumentParser) -> None:
