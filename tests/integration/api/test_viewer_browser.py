@@ -77,8 +77,9 @@ def uniform_point(seed: str) -> tuple[float, float, Biome]:
     return float(cx[k]), float(cz[k]), Biome(int(codes[k, 0]))
 
 
-def point_at(browser: Browser, x: float, z: float) -> dict[str, int]:
-    """Put the (real, Selenium-driven) mouse over world point (x, z); return the readout."""
+def point_at(browser: Browser, x: float, z: float, tap: bool = False) -> dict[str, int]:
+    """Put the (real, Selenium-driven) mouse over world point (x, z), and click there when
+    `tap`; return the readout once it shows a biome."""
     driver = browser.driver
     pixel = driver.execute_script(
         "const p = window.vweViewer.map.map.latLngToContainerPoint([arguments[1], arguments[0]]);"
@@ -87,8 +88,10 @@ def point_at(browser: Browser, x: float, z: float) -> dict[str, int]:
     size = element.size
     # Selenium 4 offsets are from the element's centre.
     dx, dy = round(pixel[0] - size["width"] / 2), round(pixel[1] - size["height"] / 2)
-    ActionChains(driver).move_to_element_with_offset(element, dx, dy).perform()
-    WebDriverWait(driver, 10).until(lambda d: text(d, "readout-biome") not in ("\u2013", ""))
+    actions = ActionChains(driver).move_to_element_with_offset(element, dx, dy)
+    (actions.click() if tap else actions).perform()
+    WebDriverWait(driver, 20).until(
+        lambda d: text(d, "readout-biome") not in ("\u2013", "", "loading…"))
     return {"x": int(text(driver, "readout-x")), "z": int(text(driver, "readout-z"))}
 
 
@@ -145,22 +148,6 @@ def test_seed_to_map_readout_matches_the_generator(
     assert browser.console_errors() == []
     assert browser.outside_requests() == []
     assert any("/static/leaflet/leaflet.min.js" in u for u in browser.requests)
-
-
-def test_cached_seed_from_a_shared_link_shows_at_once(
-    daemon_factory: Callable[..., DaemonProcess], browser: Browser,
-) -> None:
-    d = daemon_factory().start(wait_warm=1)
-    first = httpx.post(f"{d.url}/v1/worlds", json={"seed": "cached"}, timeout=10).json()
-    httpx.get(f"{d.url}/v1/jobs/{first['job_id']}", params={"wait": 60}, timeout=70)
-    browser.driver.get(f"{d.url}/?seed=cached")
-    assert wait_state(browser.driver, "ready", "error", "failed") == "ready"
-    assert "from the cache" in text(browser.driver, "world-job")
-    # Straight from the POST's 200 to the map: the page never long-polled the job.
-    browser.collect()
-    assert not [u for u in browser.requests if "/v1/jobs/" in u and "wait=" in u]
-    assert browser.driver.find_element(By.ID, "progress").get_attribute("hidden") is not None
-    assert browser.console_errors() == [] and browser.outside_requests() == []
 
 
 @pytest.fixture
@@ -223,3 +210,35 @@ def test_errors_read_as_sentences(
     expected = ("/v1/worlds - Failed to load resource",)
     assert browser.console_errors(allowed=expected) == []
     assert browser.outside_requests() == []
+
+
+def test_cached_seed_from_a_shared_link_shows_at_once_and_a_phone_loads_grids_on_tap(
+    daemon_factory: Callable[..., DaemonProcess], tmp_path: Path,
+) -> None:
+    d = daemon_factory().start(wait_warm=1)
+    seed = "cached"
+    job = httpx.post(f"{d.url}/v1/worlds", json={"seed": seed}, timeout=10).json()
+    httpx.get(f"{d.url}/v1/jobs/{job['job_id']}", params={"wait": 60}, timeout=70)
+    browser = Browser(tmp_path / "profile", size=PHONE)
+    try:
+        driver = browser.driver
+        driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True})
+        driver.get(f"{d.url}/?seed={seed}")
+        assert wait_state(driver, "ready", "error", "failed") == "ready"
+        assert "from the cache" in text(driver, "world-job")
+        # Straight from the POST's 200 to the map: the page never long-polled the job.
+        browser.collect()
+        assert not [u for u in browser.requests if "/v1/jobs/" in u and "wait=" in u]
+        assert driver.find_element(By.ID, "progress").get_attribute("hidden") is not None
+        # A touch screen: the megabytes of grids wait for the first tap.
+        assert driver.execute_script("return matchMedia('(pointer: fine)').matches") is False
+        assert not [u for u in browser.requests if u.endswith(".npy")], browser.requests
+        x, z, expected = uniform_point(seed)
+        read = point_at(browser, x, z, tap=True)
+        assert text(driver, "readout-biome") == BIOME_NAMES[expected] == BIOME_NAMES[
+            biome_at(seed, read["x"], read["z"])]
+        browser.collect()
+        assert [u for u in browser.requests if u.endswith("/biomes.npy")]
+        assert browser.console_errors() == [] and browser.outside_requests() == []
+    finally:
+        browser.quit()
