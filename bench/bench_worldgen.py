@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from worldgen import GENERATOR_VERSION  # noqa: E402
-from worldgen.biomes import Biome, Lattice  # noqa: E402
+from worldgen.biomegrid import Lattice  # noqa: E402
+from worldgen.biomes import Biome  # noqa: E402
 from worldgen.generate import lattice_coords  # noqa: E402
 from worldgen.unity_random import WorldOffsets, world_offsets  # noqa: E402
 

@@ -30,7 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from worldgen import GENERATOR_VERSION, fwl
-from worldgen.biomes import BIOME_NAMES, Biome, Lattice, lattice_for
+from worldgen.biomegrid import Lattice, lattice_for
+from worldgen.biomes import BIOME_NAMES, Biome
 from worldgen.hashing import seed_from_text, stable_hash, utf16_units
 from worldgen.mapimage import write_png
 from worldgen.unity_random import UnityRandom, world_offsets

@@ -6,14 +6,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from worldgen.biomes import (
-    Biome,
-    biome_at,
-    biome_grid,
-    biome_points,
-    lattice_for,
-    version_constants,
-)
+from worldgen.biomegrid import biome_grid, lattice_for
+from worldgen.biomes import Biome, biome_at, biome_points, version_constants
 from worldgen.unity_random import world_offsets
 
 pytestmark = pytest.mark.unit
