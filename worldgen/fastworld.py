@@ -1,25 +1,31 @@
 """Glue between :class:`worldgen.world.World` and the compiled kernels (:mod:`worldgen.jitworld`).
 
-It packs the river-point grid (:class:`worldgen.rivergrid.RiverGrid`) into a sorted key array
-with CSR offsets, keeps the ``GetRiverWeight`` cache as the kernels expect it (``state`` =
-[cached key, stale flag, snapshot length] and ``snap``, the cached cell's points from before the
-render that replaced them), runs ``PlaceStreams``' loop compiled, and evaluates heights.
+It keeps the river-point grid as a sorted key array with CSR offsets (filled by
+``RenderRivers`` through :meth:`FastTerrain.add_points`) and the ``GetRiverWeight`` cache as
+the kernels expect it (``state`` = [cached key, stale flag, snapshot length] and ``snap``, the
+cached cell's points from before the render that replaced them); it runs ``MergePoints`` and
+``PlaceStreams``' loop compiled, and evaluates heights.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
+from worldgen import pregen
 from worldgen.biomes import F32Array, VersionConstants
 from worldgen.jitcore import base_height as base_kernel
-from worldgen.jitcore import njit
-from worldgen.jitworld import heights_grid, heights_of, place_streams
+from worldgen.jitcore import njit, r32
+from worldgen.jitrender import render, render_count
+from worldgen.jitworld import heights_grid, heights_of, place_streams, river_weights
 from worldgen.pregen import River, _river, render_rivers
-from worldgen.rivergrid import Cell, RiverGrid
+from worldgen.rivergrid import Cell, expand_points
 from worldgen.unity_random import UnityRandom, WorldOffsets
 
 F32 = np.float32
+_EPS_SQ = float(F32(9.9999994396249292e-11))
 _NO_KEY = (-999999 << 32) ^ (-999999 & 0xFFFFFFFF)
 
 
@@ -32,6 +38,52 @@ def _bases(off0: float, off1: float, mmd: float, xs: np.ndarray, zs: np.ndarray,
            out: np.ndarray) -> None:
     for i in range(xs.size):
         out[i] = base_kernel(off0, off1, mmd, np.float64(xs[i]), np.float64(zs[i]))
+
+
+@njit
+def _merge(pts: np.ndarray, radius: float, out: np.ndarray) -> int:
+    """``MergePoints`` (see :func:`worldgen.pregen.merge_points`), compiled."""
+    n = pts.shape[0]
+    m = 0
+    while n > 0:
+        vx = pts[0, 0]
+        vy = pts[0, 1]
+        for i in range(n - 1):
+            pts[i, 0] = pts[i + 1, 0]
+            pts[i, 1] = pts[i + 1, 1]
+        n -= 1
+        while n > 0:
+            best = -1
+            best_d = 99999.0
+            for i in range(n):
+                dx = r32(pts[i, 0] - vx)
+                dy = r32(pts[i, 1] - vy)
+                sq = r32(r32(dx * dx) + r32(dy * dy))
+                if sq < _EPS_SQ:
+                    continue
+                d = r32(math.sqrt(sq))
+                if d < radius and d < best_d:
+                    best = i
+                    best_d = d
+            if best < 0:
+                break
+            vx = r32(r32(vx + pts[best, 0]) * 0.5)
+            vy = r32(r32(vy + pts[best, 1]) * 0.5)
+            pts[best, 0] = pts[n - 1, 0]
+            pts[best, 1] = pts[n - 1, 1]
+            n -= 1
+        out[m, 0] = vx
+        out[m, 1] = vy
+        m += 1
+    return m
+
+
+def merge_points_fast(points: F32Array, radius: float) -> list[tuple[float, float]]:
+    """``MergePoints`` of float32 (n, 2) points with the compiled kernel."""
+    pts = np.array(points, dtype=np.float64).reshape(-1, 2)
+    out = np.zeros_like(pts)
+    m = _merge(pts, float(np.float32(radius)), out)
+    return [(float(x), float(y)) for x, y in out[:m]]
 
 
 class FastTerrain:
@@ -55,22 +107,40 @@ class FastTerrain:
                np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(z, dtype=F32), out)
         return out.astype(F32)
 
-    def pack(self, grid: RiverGrid) -> None:
-        """Re-pack the grid after a render, snapshotting the cached cell if it changed."""
+    def add_points(self, px: F32Array, py: F32Array, r: F32Array) -> None:
+        """``RenderRivers``' end: append each cell's new points after its old ones.
+
+        If the cached cell gets new points, the cache keeps its old array: snapshot it.
+        """
+        cx, cy, pi = expand_points(px, py, r)
+        keys = (cx << 32) ^ (cy & 0xFFFFFFFF)
+        w = r[pi].astype(np.float64)
+        new = np.stack((px[pi].astype(np.float64), py[pi].astype(np.float64), w,
+                        (w * w).astype(F32).astype(np.float64)), axis=1)
         cached = int(self.state[0])
-        old = self._cell_points(cached)
-        items = sorted((cell_key(c), p) for c, p in grid.cells.items())
-        self.keys = np.array([k for k, _ in items], dtype=np.int64)
-        counts = np.array([p.x.size for _, p in items], dtype=np.int64)
-        self.starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        if items:
-            self.pts = np.concatenate([np.stack((p.x, p.y, p.w, p.w2), axis=1)
-                                       for _, p in items]).astype(np.float64)
-        new = self._cell_points(cached)
-        if self.state[1] == 0 and (old.shape != new.shape or not np.array_equal(old, new)):
-            self.snap = old
+        if self.state[1] == 0 and bool((keys == cached).any()):
+            self.snap = self._cell_points(cached)
             self.state[1] = 1
-            self.state[2] = old.shape[0]
+            self.state[2] = self.snap.shape[0]
+        flat_keys = np.concatenate((np.repeat(self.keys, np.diff(self.starts)), keys))
+        order = np.argsort(flat_keys, kind="stable")  # old points first within a cell
+        self.pts = np.ascontiguousarray(np.concatenate((self.pts, new))[order])
+        sorted_keys = flat_keys[order]
+        self.keys, first = np.unique(sorted_keys, return_index=True)
+        self.starts = np.append(first, sorted_keys.size).astype(np.int64)
+
+    def render_compiled(self, rng: UnityRandom, rivers: list[River], rule: int) -> None:
+        """``RenderRivers`` with :mod:`worldgen.jitrender` (``rng`` advances as the game's)."""
+        table = np.array([[r.p0[0], r.p0[1], r.p1[0], r.p1[1], r.width_min, r.width_max,
+                           r.curve_width, r.curve_wavelength] for r in rivers],
+                         dtype=np.float64).reshape(-1, 8)
+        include = np.zeros(table.shape[0], dtype=np.bool_)
+        out = np.zeros((render_count(table, rule, include), 3), dtype=np.float64)
+        words = np.array([w & 0xFFFFFFFF for w in rng.state], dtype=np.int64)
+        render(table, include, words, out)
+        rng.state = (int(words[0]), int(words[1]), int(words[2]), int(words[3]))
+        pts = out.astype(F32)
+        self.add_points(pts[:, 0], pts[:, 1], pts[:, 2])
 
     def _cell_points(self, key: int) -> npt.NDArray[np.float64]:
         i = int(np.searchsorted(self.keys, key))
@@ -78,19 +148,27 @@ class FastTerrain:
             return self.pts[self.starts[i]:self.starts[i + 1]].copy()
         return np.zeros((0, 4), dtype=np.float64)
 
-    def streams(self, grid: RiverGrid, stream_seed: int, deep_north: bool) -> list[River]:
-        """``PlaceStreams(isDN)``: the compiled loop, then ``RenderRivers`` and a re-pack."""
+    def streams(self, stream_seed: int, deep_north: bool) -> list[River]:
+        """``PlaceStreams(isDN)``: the compiled loop, then ``RenderRivers`` into this grid."""
         rng = UnityRandom(stream_seed)
         words = np.array([w & 0xFFFFFFFF for w in rng.state], dtype=np.int64)
-        rows = np.zeros((3000, 6), dtype=np.float64)
+        attempts = pregen.STREAM_ATTEMPTS
+        rows = np.zeros((attempts, 6), dtype=np.float64)
         n = place_streams(self.offs, self.consts, self.keys, self.starts, self.pts, self.state,
-                          self.snap, words, not deep_north, rows)
+                          self.snap, words, not deep_north, attempts, rows)
         rng.state = (int(words[0]), int(words[1]), int(words[2]), int(words[3]))
         found = [_river((r[0], r[1]), (r[2], r[3]), (r[4], r[5]), 20.0, 20.0)
                  for r in rows[:n].tolist()]
-        render_rivers(rng, found, grid, rule=2 if deep_north else 1)
-        self.pack(grid)
+        render_rivers(rng, found, self, rule=2 if deep_north else 1)
         return found
+
+    def weights(self, x: F32Array, z: F32Array) -> tuple[F32Array, F32Array]:
+        """``GetRiverWeight`` of flat points, every one a query, from the post-pre-gen cache."""
+        out = np.empty((x.size, 2), dtype=np.float64)
+        river_weights(self.keys, self.starts, self.pts, self.state.copy(), self.snap,
+                      np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(z, dtype=F32),
+                      out)
+        return out[:, 0].astype(F32), out[:, 1].astype(F32)
 
     def heights(self, x: F32Array, z: F32Array) -> F32Array:
         """``GetHeight`` of flat points, from the post-pre-generation cache state."""

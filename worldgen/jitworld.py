@@ -74,6 +74,17 @@ def heights_of(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray, starts: n
 
 
 @njit
+def river_weights(keys: np.ndarray, starts: np.ndarray, pts: np.ndarray, state: np.ndarray,
+                  snap: np.ndarray, xs: np.ndarray, zs: np.ndarray, out: np.ndarray) -> None:
+    """``GetRiverWeight`` of flat points in order: ``out[i] = (weight, width)``."""
+    rw = np.zeros(2)
+    for i in range(xs.size):
+        river_weight(keys, starts, pts, state, snap, np.float64(xs[i]), np.float64(zs[i]), rw)
+        out[i, 0] = rw[0]
+        out[i, 1] = rw[1]
+
+
+@njit
 def heights_grid(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray, starts: np.ndarray,
                  pts: np.ndarray, state: np.ndarray, snap: np.ndarray, xs: np.ndarray,
                  zs: np.ndarray, out: np.ndarray) -> None:
@@ -96,7 +107,7 @@ def _pregen(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray, starts: np.n
 @njit
 def place_streams(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray, starts: np.ndarray,
                   pts: np.ndarray, state: np.ndarray, snap: np.ndarray, rng: np.ndarray,
-                  rpg: bool, out: np.ndarray) -> int:
+                  rpg: bool, attempts: int, out: np.ndarray) -> int:
     """``PlaceStreams``' loop: the streams found, as rows (p0x, p0y, p1x, p1y, cx, cy).
 
     ``rng`` is the stream's random state (seeded by the caller), advanced in place.
@@ -104,7 +115,7 @@ def place_streams(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray, starts
     rw = np.zeros(2)
     n = 0
     step = r32((200.0 - 80.0) / 100.0)
-    for _ in range(3000):
+    for _ in range(attempts):
         found = False
         sx = 0.0
         sy = 0.0

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from worldgen.biomes import F32Array, is_deep_north
-from worldgen.rivergrid import RiverGrid, pending_points
+from worldgen.rivergrid import PointSink
 from worldgen.unity_random import UnityRandom
 
 F32 = np.float32
@@ -89,8 +89,11 @@ BaseHeight = Callable[[F32Array, F32Array], F32Array]
 PregenHeight = Callable[[F32Array, F32Array, bool], F32Array]
 
 
-def find_lakes(base: BaseHeight) -> list[Vec]:
-    """``FindLakes``: 157 x 157 points (z outer), in the world and base below 0.05, merged."""
+def find_lakes(base: BaseHeight, fast_merge: bool = False) -> list[Vec]:
+    """``FindLakes``: 157 x 157 points (z outer), in the world and base below 0.05, merged.
+
+    ``fast_merge`` merges with the compiled :func:`worldgen.fastworld.merge_points_fast`.
+    """
     coords = np.arange(-10000.0, 10000.0 + 1, 128.0).astype(F32)[:157]
     zz, xx = np.meshgrid(coords, coords, indexing="ij")
     x, z = xx.ravel(), zz.ravel()
@@ -98,7 +101,12 @@ def find_lakes(base: BaseHeight) -> list[Vec]:
     inside = ~(mag > F32(10000.0))
     x, z = x[inside], z[inside]
     low = base(x, z) < F32(0.05)
-    return merge_points(np.stack((x[low], z[low]), axis=1), 800.0)
+    points = np.stack((x[low], z[low]), axis=1)
+    if fast_merge:
+        from worldgen.fastworld import merge_points_fast
+
+        return merge_points_fast(points, 800.0)
+    return merge_points(points, 800.0)
 
 
 def merge_points(points: F32Array, radius: float) -> list[Vec]:
@@ -127,16 +135,6 @@ def merge_points(points: F32Array, radius: float) -> list[Vec]:
     return out
 
 
-def _have_river(rivers: list[River], p0: Vec, p1: Vec | None = None) -> bool:
-    for r in rivers:
-        if p1 is None:
-            if _eq(p0, r.p0) or _eq(p0, r.p1):
-                return True
-        elif (_eq(p0, r.p0) and _eq(p1, r.p1)) or (_eq(p0, r.p1) and _eq(p1, r.p0)):
-            return True
-    return False
-
-
 def _river_allowed(base: BaseHeight, p0: Vec, p1: Vec, step: float, limit: float) -> bool:
     """``IsRiverAllowed``: no sample above ``limit``, and not all of them water (<= 0.05)."""
     length = _dist(p0, p1)
@@ -158,41 +156,85 @@ def _river_allowed(base: BaseHeight, p0: Vec, p1: Vec, step: float, limit: float
     return bool((b > F32(0.05)).any())
 
 
-def _random_river_end(rng: UnityRandom, base: BaseHeight, rivers: list[River],
-                      lakes: list[Vec], p: Vec, max_distance: float) -> int:
-    cands = [i for i, q in enumerate(lakes)
-             if not _eq(q, p) and _dist(p, q) < max_distance
-             and not _have_river(rivers, p, q) and _river_allowed(base, p, q, 128.0, 0.4)]
-    if not cands:
-        return -1
-    return cands[rng.range_int(0, len(cands))]
+class _Lakes:
+    """The lakes with their pairwise Vector2 ``==`` and ``Distance`` (float32), computed once:
+    every river end is a lake, so ``HaveRiver`` and ``FindRandomRiverEnd`` become lookups."""
+
+    def __init__(self, lakes: list[Vec], base: BaseHeight) -> None:
+        pts = np.array(lakes, dtype=F32).reshape(-1, 2)
+        dx = pts[:, None, 0] - pts[None, :, 0]
+        dy = pts[:, None, 1] - pts[None, :, 1]
+        sq = dx * dx + dy * dy
+        self.eq = sq < F32(_EPS_SQ)
+        self.dist = np.sqrt(sq.astype(F64)).astype(F32)
+        self.lakes = lakes
+        self.base = base
+        self._allowed: dict[tuple[int, int], bool] = {}
+        self.a: list[int] = []
+        self.b: list[int] = []
+
+    def have_river(self, p: int, q: int | None = None) -> bool:
+        """``HaveRiver(rivers, p)`` or, with ``q``, ``HaveRiver(rivers, p, q)`` (unordered)."""
+        if not self.a:
+            return False
+        a, b = np.array(self.a), np.array(self.b)
+        if q is None:
+            return bool(self.eq[p, a].any() or self.eq[p, b].any())
+        return bool(((self.eq[p, a] & self.eq[q, b]) | (self.eq[p, b] & self.eq[q, a])).any())
+
+    def allowed(self, p: int, q: int) -> bool:
+        """``IsRiverAllowed(p, q, 128, 0.4)``, remembered (a pure function of the pair)."""
+        key = (p, q)
+        if key not in self._allowed:
+            self._allowed[key] = _river_allowed(self.base, self.lakes[p], self.lakes[q], 128.0,
+                                                0.4)
+        return self._allowed[key]
+
+    def random_end(self, rng: UnityRandom, p: int, max_distance: float) -> int:
+        """``FindRandomRiverEnd``: one int draw only when a candidate exists."""
+        near = np.flatnonzero(~self.eq[p] & (self.dist[p] < F32(max_distance)))
+        cands = [int(q) for q in near
+                 if not self.have_river(p, int(q)) and self.allowed(p, int(q))]
+        if not cands:
+            return -1
+        return cands[rng.range_int(0, len(cands))]
 
 
 def place_rivers(base: BaseHeight, lakes: list[Vec], river_seed: int,
-                 grid: RiverGrid) -> list[River]:
-    """``PlaceRivers`` and its ``RenderRivers``, on the river seed's own random stream."""
+                 grid: PointSink) -> list[River]:
+    """``PlaceRivers`` and its ``RenderRivers``, on the river seed's own random stream.
+
+    The work list is a copy of the lakes that only ever loses its first entry, so its head is
+    lake ``k`` after ``k`` removals.
+    """
     rng = UnityRandom(river_seed)
     rivers: list[River] = []
-    work = list(lakes)
-    while len(work) > 1:
-        p = work[0]
-        i = _random_river_end(rng, base, rivers, lakes, p, 2000.0)
-        if i == -1 and not _have_river(rivers, p):
-            i = _random_river_end(rng, base, rivers, lakes, p, 5000.0)
+    book = _Lakes(lakes, base)
+    k = 0
+    while len(lakes) - k > 1:
+        i = book.random_end(rng, k, 2000.0)
+        if i == -1 and not book.have_river(k):
+            i = book.random_end(rng, k, 5000.0)
         if i != -1:
-            q = lakes[i]
+            p, q = lakes[k], lakes[i]
             wmax = rng.range_float(60.0, 100.0)
             wmin = rng.range_float(60.0, wmax)
             rivers.append(_river(p, q, _mid(p, q), wmin, wmax))
+            book.a.append(k)
+            book.b.append(i)
         else:
-            work.pop(0)
+            k += 1
     render_rivers(rng, rivers, grid)
     return rivers
 
 
-def render_rivers(rng: UnityRandom, rivers: list[River], grid: RiverGrid,
+def render_rivers(rng: UnityRandom, rivers: list[River], grid: PointSink,
                   rule: int = 0) -> None:
     """``RenderRivers(rivers, rule)``: 0 all, 1 skip Deep North starts, 2 only those."""
+    compiled = getattr(grid, "render_compiled", None)
+    if compiled is not None:  # the compiled path renders the same points itself
+        compiled(rng, rivers, rule)
+        return
     xs: list[F32Array] = []
     ys: list[F32Array] = []
     rs: list[F32Array] = []
@@ -222,7 +264,7 @@ def render_rivers(rng: UnityRandom, rivers: list[River], grid: RiverGrid,
         ys.append(py)
         rs.append(rad)
     if xs:
-        grid.add(pending_points(np.concatenate(xs), np.concatenate(ys), np.concatenate(rs)))
+        grid.add_points(np.concatenate(xs), np.concatenate(ys), np.concatenate(rs))
 
 
 STREAM_ATTEMPTS = 3000  # PlaceStreams tries this many streams
@@ -259,7 +301,7 @@ def _speculate(rng: UnityRandom, draws_per_try: int, make: Callable[[list[float]
 _RANGE = {2: (-10000.0, 10000.0), 1: (0.0, _TWO_PI)}
 
 
-def place_streams(pregen: PregenHeight, grid: RiverGrid, stream_seed: int,
+def place_streams(pregen: PregenHeight, grid: PointSink, stream_seed: int,
                   deep_north: bool, commit: Callable[[F32Array, F32Array, bool, int], None]
                   ) -> list[River]:
     """``PlaceStreams(isDN)``: 3000 attempts, then ``RenderRivers`` (skip / only Deep North).

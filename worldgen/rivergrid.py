@@ -13,6 +13,7 @@ Points are float32; every Vector2 operation is a float operation, as in Unity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,12 @@ F64 = np.float64
 Cell = tuple[int, int]
 _NO_CELL: Cell = (-999999, -999999)
 _GRID = 64.0
+
+
+class PointSink(Protocol):
+    """Where ``RenderRivers`` puts its points: :class:`RiverGrid` or the compiled path's grid."""
+
+    def add_points(self, px: F32Array, py: F32Array, r: F32Array) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,10 @@ def get_weight(pts: CellPoints, qx: F32Array, qy: F32Array) -> tuple[F32Array, F
         np.copyto(weight, w, where=inside & (w > weight))
         np.copyto(acc, (acc.astype(F64) + wi * w.astype(F64)).astype(F32), where=inside)
         np.copyto(wsum, (wsum.astype(F64) + w.astype(F64)).astype(F32), where=inside)
-    width = np.where(wsum > 0, (acc.astype(F64) / wsum.astype(F64)).astype(F32), F32(0.0))
-    return weight, width.astype(F32)
+    pos = wsum > 0
+    ratio = np.divide(acc.astype(F64), wsum.astype(F64), out=np.zeros(qx.shape), where=pos)
+    width = np.where(pos, ratio.astype(F32), F32(0.0)).astype(F32)
+    return weight, width
 
 
 class RiverGrid:
@@ -84,6 +93,10 @@ class RiverGrid:
                 self.cells[key] = CellPoints(*(np.concatenate((a, b)) for a, b in
                                                ((old.x, new.x), (old.y, new.y), (old.w, new.w),
                                                 (old.w2, new.w2))))
+
+    def add_points(self, px: F32Array, py: F32Array, r: F32Array) -> None:
+        """Render a sequence of river points (``RenderRivers`` after its loop)."""
+        self.add(pending_points(px, py, r))
 
     def weights(self, wx: F32Array, wy: F32Array, active: BoolArray) -> RiverWeights:
         """``GetRiverWeight`` at flat points queried in order; only ``active`` ones query.
@@ -142,24 +155,28 @@ def inside_river_grid(cx: npt.NDArray[np.int64], cy: npt.NDArray[np.int64], px: 
     return out
 
 
-def pending_points(px: F32Array, py: F32Array, r: F32Array) -> dict[Cell, CellPoints]:
-    """``AddRiverPoint`` for a sequence of points: each cell's list in insertion order.
-
-    For each point the cells are visited y outer, x inner over ``+-CeilToInt(r / 64)``.
-    """
+def expand_points(px: F32Array, py: F32Array, r: F32Array
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """``AddRiverPoint`` for a sequence of points: (cell x, cell y, point index) in the order
+    the game appends them, each point's cells y outer, x inner over ``+-CeilToInt(r / 64)``."""
     gx, gy = river_cells(px, py)
     n = np.ceil((r.astype(F64) / _GRID).astype(F32).astype(F64)).astype(np.int64)
     span = int(n.max()) if n.size else 0
     offs = np.arange(-span, span + 1)
     dy, dx = np.meshgrid(offs, offs, indexing="ij")  # y outer, x inner
-    dy = dy.ravel()
-    dx = dx.ravel()
+    tdx = np.tile(dx.ravel(), px.size)
+    tdy = np.tile(dy.ravel(), px.size)
     pi = np.repeat(np.arange(px.size), dx.size)
-    cx = gx[pi] + np.tile(dx, px.size)
-    cy = gy[pi] + np.tile(dy, px.size)
-    within = (np.abs(np.tile(dx, px.size)) <= n[pi]) & (np.abs(np.tile(dy, px.size)) <= n[pi])
-    keep = within & inside_river_grid(cx, cy, px[pi], py[pi], r[pi])
-    pi, cx, cy = pi[keep], cx[keep], cy[keep]
+    cx = gx[pi] + tdx
+    cy = gy[pi] + tdy
+    keep = (np.abs(tdx) <= n[pi]) & (np.abs(tdy) <= n[pi])
+    keep &= inside_river_grid(cx, cy, px[pi], py[pi], r[pi])
+    return cx[keep], cy[keep], pi[keep]
+
+
+def pending_points(px: F32Array, py: F32Array, r: F32Array) -> dict[Cell, CellPoints]:
+    """``RenderRivers``' pending dictionary: each touched cell's new points, in order."""
+    cx, cy, pi = expand_points(px, py, r)
     keys = (cx << 32) ^ (cy & 0xFFFFFFFF)
     order = np.argsort(keys, kind="stable")
     ukeys, starts = np.unique(keys[order], return_index=True)

@@ -80,15 +80,16 @@ class World:
 
     def _pregenerate(self) -> None:
         """``Pregenerate``: FindLakes, PlaceRivers, PlaceStreams(false), PlaceStreams(true)."""
-        base = self._fast.base if self._fast is not None else self._base
-        lakes = find_lakes(base)
+        fast = self._fast
+        base = fast.base if fast is not None else self._base
+        lakes = find_lakes(base, fast_merge=fast is not None)
         self.lakes = np.array(lakes, dtype=F32).reshape(-1, 2)
-        self.rivers = tuple(place_rivers(base, lakes, self.offsets.river_seed, self._grid))
+        sink = fast if fast is not None else self._grid
+        self.rivers = tuple(place_rivers(base, lakes, self.offsets.river_seed, sink))
         seed = self.offsets.stream_seed
-        if self._fast is not None:
-            self._fast.pack(self._grid)
-            self.streams = tuple(self._fast.streams(self._grid, seed, False))
-            self._fast.streams(self._grid, seed, True)
+        if fast is not None:
+            self.streams = tuple(fast.streams(seed, False))
+            fast.streams(seed, True)
             return
         self.streams = tuple(place_streams(self._pregen, self._grid, seed, False,
                                            self._commit))
@@ -146,6 +147,9 @@ class World:
     def river_weight(self, x: npt.ArrayLike, z: npt.ArrayLike) -> tuple[F32Array, F32Array]:
         """``GetRiverWeight(x, z)``: ``(weight, width)`` float32 (every point queries)."""
         px, pz, shape = self._points(x, z)
+        if self._fast is not None:
+            w, wd = self._fast.weights(px, pz)
+            return w.reshape(shape), wd.reshape(shape)
         rw = self._grid.weights(px, pz, np.ones(px.size, dtype=bool))
         return rw.weight.reshape(shape), rw.width.reshape(shape)
 
