@@ -14,7 +14,8 @@ from worldgen.jitcore import HAVE_NUMBA
 from worldgen.rivergrid import CellPoints, RiverGrid
 from worldgen.world import World
 
-pytestmark = pytest.mark.unit
+# The first test to build a World compiles the numba kernels (a minute on a busy 2-core box).
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(600)]
 
 SEED_TEXT = "MWd8eV6svz"
 F32 = np.float32
