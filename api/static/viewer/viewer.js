@@ -116,6 +116,7 @@ async function submit(seed) {
   const url = new URL(window.location.href);
   url.searchParams.set("seed", seed);
   window.history.replaceState(null, "", url);
+  document.title = `${seed} · Valheim world viewer`;
   setState("submitting");
   let job;
   try {

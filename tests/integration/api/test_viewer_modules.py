@@ -5,11 +5,13 @@ are served by uvicorn alone (no Redis or Docker needed for static files)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,8 @@ import uvicorn
 from browser import Browser
 from conftest import free_port
 from fastapi import FastAPI
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from api import errors
 from api.viewer import viewer_routes
@@ -27,9 +31,10 @@ from pool.infra.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def viewer_url() -> Iterator[str]:
-    app = FastAPI(routes=viewer_routes(Settings(_env_file=None).viewer_leaflet_dir))
+@contextlib.contextmanager
+def serve_viewer(leaflet_dir: Path) -> Iterator[str]:
+    """The viewer's routes alone, served by uvicorn in a thread; yields the base URL."""
+    app = FastAPI(routes=viewer_routes(leaflet_dir))
     errors.install(app)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -42,9 +47,17 @@ def viewer_url() -> Iterator[str]:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.02)
     assert httpx.get(f"{url}/static/viewer/npy.js").status_code == 200
-    yield url
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def viewer_url() -> Iterator[str]:
+    with serve_viewer(Settings(_env_file=None).viewer_leaflet_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +150,17 @@ def test_river_centre_line_follows_the_games_river_points(page: Browser) -> None
         expected = math.sin(t) * math.sin(t * 0.63412) * math.sin(t * 0.33412) * 1000 / 15
         assert side == pytest.approx(expected, abs=1e-6)
     assert max(abs(-(x - p0[0]) * nz + (z - p0[1]) * nx) for z, x in line) > 10
+
+
+def test_without_leaflet_the_page_says_what_is_missing(page: Browser, tmp_path: Path) -> None:
+    with serve_viewer(tmp_path / "no-leaflet") as url:
+        page.driver.get(f"{url}/")
+        WebDriverWait(page.driver, 10).until(
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "error")
+        notice = page.driver.find_element(By.ID, "notice")
+        assert notice.is_displayed() and "libjs-leaflet" in notice.text
+        # The only console errors are the 404s of Leaflet's script and style themselves.
+        errors_ = page.console_errors()
+        page.console.clear()
+        assert sorted(e["message"].split(" - ")[0].rsplit("/", 1)[1] for e in errors_) == [
+            "leaflet.css", "leaflet.min.js"], errors_
