@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from api.errors import ApiError
 
@@ -44,6 +45,15 @@ PAGE_HEADERS = {
 viewer_router = APIRouter()
 
 
+class StaticMount(Mount):
+    """A mount that names itself as the request's route, so the HTTP metrics count its files
+    under its path (``/static/viewer``) rather than as unmatched requests."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self
+        await super().handle(scope, receive, send)
+
+
 @viewer_router.get("/", response_class=HTMLResponse, tags=["viewer"],
                    summary="The world viewer: type a seed, watch it generate, explore the map "
                            "(`/?seed=...` opens a seed directly)")
@@ -59,7 +69,8 @@ def viewer_routes(leaflet_dir: Path) -> list[BaseRoute]:
     page says that the map library is not installed."""
     leaflet: BaseRoute
     if (leaflet_dir / "leaflet.min.js").is_file():
-        leaflet = Mount("/static/leaflet", StaticFiles(directory=leaflet_dir), name="leaflet")
+        leaflet = StaticMount("/static/leaflet", StaticFiles(directory=leaflet_dir),
+                              name="leaflet")
     else:
         async def missing(_: Request) -> None:
             raise ApiError(404, "leaflet_missing",
@@ -68,6 +79,6 @@ def viewer_routes(leaflet_dir: Path) -> list[BaseRoute]:
         leaflet = Route("/static/leaflet/{path:path}", missing, name="leaflet")
     return [
         *viewer_router.routes,
-        Mount("/static/viewer", StaticFiles(directory=STATIC_DIR), name="viewer-static"),
+        StaticMount("/static/viewer", StaticFiles(directory=STATIC_DIR), name="viewer-static"),
         leaflet,
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,3 +70,18 @@ async def test_static_files_do_not_leave_their_folder(leaflet_dir: Path) -> None
     client = client_for(leaflet_dir)
     assert (await client.get("/static/viewer/../viewer.py")).status_code == 404
     assert (await client.get("/static/viewer/%2e%2e/viewer.py")).status_code == 404
+
+
+async def test_static_files_are_counted_under_their_mount(leaflet_dir: Path) -> None:
+    seen: list[str] = []
+
+    async def record(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+        seen.append(getattr(scope.get("route"), "path", "unmatched"))
+
+    app = FastAPI(routes=viewer_routes(leaflet_dir))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=record), base_url="http://v")
+    await client.get("/static/viewer/viewer.js")
+    await client.get("/static/leaflet/leaflet.min.js")
+    await client.get("/")
+    assert seen == ["/static/viewer", "/static/leaflet", "/"]
