@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pool.core.jobs import Job
 
 MAX_SEED_UNITS = 10
+LAYERS = ("biomes", "heights")  # worldgen.generate.LAYERS
+DEFAULT_LAYERS = ["biomes"]
 
 
 def check_seed(seed: str) -> str:
@@ -36,6 +38,10 @@ class WorldRequest(BaseModel):
     legacy_fwl: bool = Field(False, description="Also write the legacy <Name>.fwl")
     resolution: int | None = Field(None, ge=16, le=4096,
                                    description="Biome map size in cells (default 2048)")
+    layers: list[Literal["biomes", "heights"]] | None = Field(
+        None, min_length=1, max_length=8,
+        description="Outputs: biomes (biomes.npy/png), heights (heights.npy, relief.png, "
+                    "rivers.json); default [\"biomes\"]", examples=[["biomes", "heights"]])
 
     @field_validator("seed")
     @classmethod
@@ -43,8 +49,10 @@ class WorldRequest(BaseModel):
         return check_seed(value)
 
     def options(self, default_resolution: int) -> dict[str, object]:
+        """The job options (and so the cache key): layers in canonical order, deduplicated."""
+        layers = [x for x in LAYERS if x in (self.layers or DEFAULT_LAYERS)]
         return {"worldgen_version": self.worldgen_version, "legacy_fwl": self.legacy_fwl,
-                "resolution": self.resolution or default_resolution}
+                "resolution": self.resolution or default_resolution, "layers": layers}
 
 
 class ArtifactOut(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import socketserver
 import sys
@@ -81,6 +82,7 @@ class _Handler(socketserver.StreamRequestHandler):
                     resolution=int(options.get("resolution", _resolution())),
                     worldgen_version=int(options.get("worldgen_version", 2)),
                     legacy_fwl=bool(options.get("legacy_fwl", False)),
+                    layers=options.get("layers"),
                     progress=lambda fraction, message: self._send(
                         {"event": protocol.EVENT_PROGRESS, "fraction": round(fraction, 3),
                          "message": message}),
@@ -116,9 +118,18 @@ def _resolution() -> int:
     return int(os.environ.get("VWE_MAP_RESOLUTION", "2048"))
 
 
+def _seed_numba_cache() -> None:
+    """Copy the image's compiled kernels to the writable cache folder (before numba loads)."""
+    seed = os.environ.get("VWE_NUMBA_CACHE_SEED")
+    target = os.environ.get("NUMBA_CACHE_DIR")
+    if seed and target and os.path.isdir(seed) and not os.path.exists(target):
+        shutil.copytree(seed, target)
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     booted = time.perf_counter()
+    _seed_numba_cache()
     from worldgen.generate import warm_up
 
     warm_up(_resolution())

@@ -185,3 +185,26 @@ class FastTerrain:
                      self.state.copy(), self.snap, np.ascontiguousarray(xs, dtype=F32),
                      np.ascontiguousarray(zs, dtype=F32), out)
         return out.astype(F32)
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel with the types real calls use.
+
+    The worker calls this at boot and its image build runs it once, so that no job pays for
+    compilation. A no-op cost without numba (the kernels are then plain Python).
+    """
+    from worldgen.biomes import version_constants
+    from worldgen.unity_random import world_offsets
+
+    fast = FastTerrain(world_offsets(0), version_constants(2))
+    xs = np.array([0.0, 640.0, -9000.0], dtype=F32)
+    fast.base(xs, xs)
+    merge_points_fast(np.stack((xs, xs), axis=1), 800.0)
+    fast.render_compiled(UnityRandom(1), [_river((0.0, 0.0), (300.0, 40.0), (150.0, 20.0),
+                                                 60.0, 80.0)], 0)
+    words = np.array([w & 0xFFFFFFFF for w in UnityRandom(2).state], dtype=np.int64)
+    place_streams(fast.offs, fast.consts, fast.keys, fast.starts, fast.pts, fast.state,
+                  fast.snap, words, True, 1, np.zeros((1, 6), dtype=np.float64))
+    fast.weights(xs, xs)
+    fast.heights(xs, xs)
+    fast.grid(xs, xs)

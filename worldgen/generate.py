@@ -6,7 +6,14 @@ Output (``out_dir``)::
     worlds_local/<Name>.fwl            the same in the legacy layout (``legacy_fwl=True`` only)
     biomes.npy                         uint16 biome codes on the minimap lattice, row 0 = south
     biomes.png                         the same as a picture, north up, clear beyond 10 500 m
-    world.json                         what was generated, with each biome's share of the world
+    heights.npy                        float32 GetHeight in metres, same lattice ("heights")
+    relief.png                         the relief map: biome colours shaded, water by depth
+    rivers.json                        the pre-generated lakes, rivers and streams ("heights")
+    world.json                         what was generated, each biome's share, height statistics
+
+``layers`` picks the outputs: ``"biomes"`` (biomes.npy, biomes.png) and ``"heights"``
+(heights.npy, relief.png, rivers.json, the ``heights`` statistics); the default is
+:data:`DEFAULT_LAYERS`.
 
 The lattice is the game's minimap one: ``N x N`` cells of ``24576 / N`` metres (12 m for the
 game's 2048), cell ``(i, j)`` centred at ``x = (j - N/2) * cell + cell/2`` and the same for ``z``
@@ -34,6 +41,7 @@ from worldgen.biomegrid import Lattice, lattice_for
 from worldgen.biomes import BIOME_NAMES, Biome
 from worldgen.hashing import seed_from_text, stable_hash, utf16_units
 from worldgen.mapimage import write_png
+from worldgen.terrainfiles import write_terrain
 from worldgen.unity_random import UnityRandom, world_offsets
 
 MAP_SIZE_M = 24576.0  # the minimap's extent: 2048 px * 12 m
@@ -42,6 +50,8 @@ MAX_RESOLUTION = 4096  # 16.7 M points; the lattice alone is then ~180 MB
 MAX_SEED_LENGTH = 10  # the seed box's characterLimit (UTF-16 code units)
 MAX_NAME_LENGTH = 64
 WORLDGEN_VERSIONS = (0, 1, 2)
+LAYERS = ("biomes", "heights")
+DEFAULT_LAYERS = ("biomes",)  # heights cost seconds more per world: asked for explicitly
 
 Progress = Callable[[float, str], None]
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -101,15 +111,37 @@ def world_uid(name: str, seed: int) -> int:
     return stable_hash(name) + draw
 
 
-def warm_up(resolution: int = 2048) -> None:
+def warm_up(resolution: int = 2048, terrain: bool = True) -> None:
     """Precompute the lattice (and its seed-independent biome facts) for ``resolution``.
 
     One throw-away world (seed 0, the menu world's) is also generated, so that the reusable
-    buffers exist and numpy's code paths are loaded before the first real request.
+    buffers exist and numpy's code paths are loaded before the first real request. With
+    ``terrain`` the height kernels are compiled (or loaded from numba's cache) too, so the first
+    request with heights does not pay for it.
     """
     _check_resolution(resolution)
     coords = lattice_coords(resolution)
     lattice_for(coords, coords, 2).biomes_and_counts(0)
+    if terrain:
+        from worldgen.fastworld import compile_kernels
+        from worldgen.jitcore import HAVE_NUMBA
+
+        if HAVE_NUMBA:
+            compile_kernels()
+
+
+def normalise_layers(layers: object) -> tuple[str, ...]:
+    """The requested layers in canonical order; ``ValueError`` names anything unknown."""
+    if layers is None:
+        return DEFAULT_LAYERS
+    if isinstance(layers, str) or not isinstance(layers, (list, tuple)):
+        raise ValueError(f"layers must be a list drawn from {list(LAYERS)}")
+    unknown = [str(x) for x in layers if x not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {unknown}; choose from {list(LAYERS)}")
+    if not layers:
+        raise ValueError(f"layers must name at least one of {list(LAYERS)}")
+    return tuple(x for x in LAYERS if x in layers)
 
 
 def _check_resolution(resolution: int) -> None:
@@ -127,9 +159,12 @@ def biome_shares(counts: dict[Biome, int]) -> dict[str, float]:
 
 def generate_world(seed_text: str, out_dir: Path, *, resolution: int = 2048,
                    worldgen_version: int = 2, legacy_fwl: bool = False,
-                   world_name: str | None = None,
+                   world_name: str | None = None, layers: object = None,
                    progress: Progress | None = None) -> dict[str, object]:
-    """Generate one world's artefacts into ``out_dir`` and return the ``world.json`` content."""
+    """Generate one world's artefacts into ``out_dir`` and return the ``world.json`` content.
+
+    Raises ``ValueError`` for a bad seed, resolution, version, world name or layer list.
+    """
     started = time.perf_counter()
     report: Progress = progress or (lambda fraction, message: None)
     validate_seed(seed_text)
@@ -137,6 +172,7 @@ def generate_world(seed_text: str, out_dir: Path, *, resolution: int = 2048,
     if isinstance(worldgen_version, bool) or worldgen_version not in WORLDGEN_VERSIONS:
         raise ValueError(f"worldgen_version must be one of {WORLDGEN_VERSIONS}")
     name = _world_name(seed_text, world_name)
+    wanted = normalise_layers(layers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -151,11 +187,18 @@ def generate_world(seed_text: str, out_dir: Path, *, resolution: int = 2048,
     report(0.7, "biomes computed")
 
     files: dict[str, str] = {}
-    np.save(out / "biomes.npy", biomes, allow_pickle=False)
-    files["biomes"] = "biomes.npy"
-    write_png(out / "biomes.png", biomes, lattice.inworld)
-    files["image"] = "biomes.png"
-    report(0.9, "map written")
+    if "biomes" in wanted:
+        np.save(out / "biomes.npy", biomes, allow_pickle=False)
+        files["biomes"] = "biomes.npy"
+        write_png(out / "biomes.png", biomes, lattice.inworld)
+        files["image"] = "biomes.png"
+    heights_stats: dict[str, object] | None = None
+    if "heights" in wanted:
+        report(0.75, "pre-generating lakes, rivers and streams")
+        heights_stats = write_terrain(out, seed, worldgen_version, coords, biomes,
+                                      lattice.inworld, files,
+                                      lambda f, m: report(0.75 + 0.15 * f, m))
+    report(0.9, "maps written")
     meta = fwl.WorldMeta(name=name, seed_name=seed_text, seed=seed, uid=world_uid(name, seed),
                          worldgen_version=worldgen_version)
     worlds = out / "worlds_local"
@@ -185,9 +228,12 @@ def generate_world(seed_text: str, out_dir: Path, *, resolution: int = 2048,
         "cell_size_m": MAP_SIZE_M / resolution,
         "biome_codes": {BIOME_NAMES[b]: int(b) for b in BIOME_NAMES},
         "biome_shares": {k: round(v, 6) for k, v in shares.items()},
+        "layers": list(wanted),
         "files": files,
         "generator_version": GENERATOR_VERSION,
     }
+    if heights_stats is not None:
+        world["heights"] = heights_stats
     world["generation_time_s"] = round(time.perf_counter() - started, 4)
     (out / "world.json").write_text(json.dumps(world, indent=2, ensure_ascii=False) + "\n",
                                     encoding="utf-8")

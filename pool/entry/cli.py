@@ -78,6 +78,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                             "legacy_fwl": args.legacy_fwl}
     if args.resolution:
         body["resolution"] = args.resolution
+    if args.layers:
+        body["layers"] = args.layers.split(",")
     with httpx.Client(base_url=base, timeout=30) as client:
         try:
             response = client.post("/v1/worlds", json=body)
@@ -166,7 +168,7 @@ def cmd_worldgen(args: argparse.Namespace) -> int:
     try:
         world = generate_world(args.seed, Path(args.out), resolution=args.resolution,
                                worldgen_version=args.worldgen_version,
-                               legacy_fwl=args.legacy_fwl)
+                               legacy_fwl=args.legacy_fwl, layers=args.layers.split(","))
     except ValueError as exc:
         print(f"vwe-pool: {exc}", file=sys.stderr)
         return 2
@@ -202,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--worldgen-version", type=int, default=2, choices=[0, 1, 2])
     gen.add_argument("--legacy-fwl", action="store_true")
     gen.add_argument("--resolution", type=int)
+    gen.add_argument("--layers", help="comma-separated: biomes,heights (default: biomes)")
     client(gen)
     gen.set_defaults(func=cmd_generate)
 
@@ -226,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     wg.add_argument("--resolution", type=int, default=2048)
     wg.add_argument("--worldgen-version", type=int, default=2, choices=[0, 1, 2])
     wg.add_argument("--legacy-fwl", action="store_true")
+    wg.add_argument("--layers", default="biomes,heights",
+                    help="comma-separated: biomes,heights (default: both)")
     wg.set_defaults(func=cmd_worldgen)
 
     sim = sub.add_parser("simulate", help="what-if: latency and cost against pool size")

@@ -31,7 +31,15 @@ def test_game_refused_seeds(seed: str, message: str) -> None:
 
 def test_world_request_options_and_unknown_fields() -> None:
     req = WorldRequest(seed="abc", legacy_fwl=True)
-    assert req.options(2048) == {"worldgen_version": 2, "legacy_fwl": True, "resolution": 2048}
+    assert req.options(2048) == {"worldgen_version": 2, "legacy_fwl": True, "resolution": 2048,
+                                 "layers": ["biomes"]}
+    # Layers are part of the options and so of the cache key: canonical order, no repeats.
+    both = WorldRequest(seed="abc", layers=["heights", "biomes", "heights"])
+    assert both.options(2048)["layers"] == ["biomes", "heights"]
+    assert WorldRequest(seed="abc", layers=["heights"]).options(64)["layers"] == ["heights"]
+    for bad in ([], ["relief"], "biomes"):
+        with pytest.raises(ValidationError):
+            WorldRequest.model_validate({"seed": "abc", "layers": bad})
     with pytest.raises(ValidationError):
         WorldRequest.model_validate({"seed": "abc", "colour": "red"})
     with pytest.raises(ValidationError):

@@ -95,3 +95,73 @@ def test_valid_unusual_seeds(seed: str, tmp_path: Path) -> None:
 def test_invalid_options(kwargs: dict[str, object], match: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=match):
         generate_world("abc", tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+def _decode_rgb_png(data: bytes) -> tuple[np.ndarray, bytes]:
+    """(rows, cols, 3) pixels of our RGB PNG (Up filter), and its tRNS payload."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, trns, size = 8, b"", b"", (0, 0)
+    while pos < len(data):
+        n = struct.unpack(">I", data[pos:pos + 4])[0]
+        kind, payload = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            size = struct.unpack(">II", payload[:8])
+            assert payload[8:10] == b"\x08\x02"  # 8-bit RGB
+        elif kind == b"IDAT":
+            idat += payload
+        elif kind == b"tRNS":
+            trns = payload
+    width, height = size
+    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(height, width * 3 + 1)
+    assert (raw[:, 0] == 2).all()
+    rows = np.cumsum(raw[:, 1:].astype(np.uint64), axis=0).astype(np.uint8)
+    return rows.reshape(height, width, 3), trns
+
+
+def test_heights_layer_files(tmp_path: Path) -> None:
+    """``layers=["biomes", "heights"]``: heights.npy on the biome lattice, the relief map (no
+    magenta, clear beyond the edge, water below 30 m blue), rivers.json and the statistics."""
+    from worldgen.world import World
+
+    world = generate_world("MWd8eV6svz", tmp_path, resolution=128,
+                           layers=["heights", "biomes"])
+    assert world["layers"] == ["biomes", "heights"]
+    files = world["files"]
+    assert isinstance(files, dict)
+    assert {files["heights"], files["relief"], files["rivers"]} == {
+        "heights.npy", "relief.png", "rivers.json"}
+    heights = np.load(tmp_path / "heights.npy")
+    assert heights.dtype == np.float32 and heights.shape == (128, 128)
+    c = lattice_coords(128)
+    w = World("MWd8eV6svz")
+    assert np.array_equal(heights[::9].view(np.uint32),
+                          w.height(c[None, :], c[::9, None]).view(np.uint32))
+    stats = world["heights"]
+    assert isinstance(stats, dict)
+    assert stats["max_m"] == round(float(heights.max()), 3)
+    assert stats["edge_cells"] == int((heights == -400.0).sum()) > 0
+    assert stats["rivers"] == len(w.rivers) and stats["lakes"] == len(w.lakes)
+    rgb, trns = _decode_rgb_png((tmp_path / "relief.png").read_bytes())
+    assert rgb.shape == (128, 128, 3)
+    assert not np.all(rgb == (255, 0, 255), axis=2).any()
+    clear = np.all(rgb == tuple(trns[1::2]), axis=2)[::-1]  # image rows run north to south
+    dist = np.hypot(c[None, :], c[:, None]).astype(np.float32)
+    assert np.array_equal(clear, dist > np.float32(10500.0))
+    water = (heights < 30.0) & ~clear
+    assert (rgb[::-1][water][:, 2] > rgb[::-1][water][:, 0]).all()  # blue over red
+    rivers = json.loads((tmp_path / "rivers.json").read_text(encoding="utf-8"))
+    assert len(rivers["rivers"]) == len(w.rivers) and len(rivers["lakes"]) == len(w.lakes)
+    assert rivers["rivers"][0]["p0"] == list(w.rivers[0].p0)
+
+
+def test_layers_are_checked(tmp_path: Path) -> None:
+    generate_world("abc", tmp_path / "a", resolution=64, layers=["heights"])
+    assert not (tmp_path / "a" / "biomes.npy").exists()
+    assert (tmp_path / "a" / "heights.npy").exists()
+    for bad in (["relief"], [], "biomes"):
+        with pytest.raises(ValueError, match="layer"):
+            generate_world("abc", tmp_path / "b", resolution=64, layers=bad)
