@@ -78,46 +78,52 @@ def r32(v: float) -> float:
     return np.float64(np.float32(v))
 
 
+_ONE = np.float32(1.0)
+_F6, _F15, _F10 = np.float32(6.0), np.float32(15.0), np.float32(10.0)
+_ADD32, _DIV32 = np.float32(NORM_ADD), np.float32(NORM_DIV)
+_GX32 = _GX.astype(np.float32)
+_GY32 = _GY.astype(np.float32)
+
+
 @njit
-def _fade(t: float) -> float:
-    a = r32(t * 6.0)
-    a = r32(a - 15.0)
-    a = r32(a * t)
-    a = r32(a + 10.0)
-    t3 = r32(t * t)
-    t3 = r32(t3 * t)
-    return r32(a * t3)
+def _fade(t: np.float32) -> np.float32:
+    a = ((t * _F6 - _F15) * t + _F10) * ((t * t) * t)
+    return a
 
 
 @njit
 def perlin(x: float, y: float) -> float:
-    """``Mathf.PerlinNoise`` of two float32 values (the reference: :mod:`worldgen.perlin`)."""
-    xa = abs(x)
-    ya = abs(y)
+    """``Mathf.PerlinNoise`` of two float32 values (the reference: :mod:`worldgen.perlin`).
+
+    Written in float32 arithmetic: every operation is a single IEEE float32 operation, which
+    is exactly what the reference computes (numba keeps float32 op float32 in float32).
+    """
+    xa = np.float32(abs(x))
+    ya = np.float32(abs(y))
     ix = int(xa)
     iy = int(ya)
     cx = ix & 255
     cy = iy & 255
-    fx = r32(xa - ix)
-    fy = r32(ya - iy)
-    u = _fade(min(1.0, fx))
-    v = _fade(min(1.0, fy))
-    fx1 = r32(fx - 1.0)
-    fy1 = r32(fy - 1.0)
+    fx = xa - np.float32(ix)
+    fy = ya - np.float32(iy)
+    u = _fade(min(_ONE, fx))
+    v = _fade(min(_ONE, fy))
+    fx1 = fx - _ONE
+    fy1 = fy - _ONE
     a = _PERM[cx] + cy
     b = _PERM[cx + 1] + cy
     h00 = _PERM[_PERM[a]]
     h01 = _PERM[_PERM[a + 1]]
     h10 = _PERM[_PERM[b]]
     h11 = _PERM[_PERM[b + 1]]
-    g00 = r32(_GX[h00] * fx + _GY[h00] * fy)
-    g10 = r32(_GX[h10] * fx1 + _GY[h10] * fy)
-    g01 = r32(_GX[h01] * fx + _GY[h01] * fy1)
-    g11 = r32(_GX[h11] * fx1 + _GY[h11] * fy1)
-    l1 = r32(r32(r32(g11 - g01) * u) + g01)
-    l0 = r32(r32(r32(g10 - g00) * u) + g00)
-    n = r32(r32(r32(l1 - l0) * v) + l0)
-    return r32(r32(n + NORM_ADD) / NORM_DIV)
+    g00 = _GX32[h00] * fx + _GY32[h00] * fy
+    g10 = _GX32[h10] * fx1 + _GY32[h10] * fy
+    g01 = _GX32[h01] * fx + _GY32[h01] * fy1
+    g11 = _GX32[h11] * fx1 + _GY32[h11] * fy1
+    l1 = (g11 - g01) * u + g01
+    l0 = (g10 - g00) * u + g00
+    n = (l1 - l0) * v + l0
+    return np.float64((n + _ADD32) / _DIV32)
 
 
 @njit

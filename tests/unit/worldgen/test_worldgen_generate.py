@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pngtools import decode_rgb_png
 
 from worldgen import GENERATOR_VERSION, fwl
 from worldgen.biomes import biome_points
@@ -97,31 +98,6 @@ def test_invalid_options(kwargs: dict[str, object], match: str, tmp_path: Path) 
         generate_world("abc", tmp_path, **kwargs)  # type: ignore[arg-type]
 
 
-def _decode_rgb_png(data: bytes) -> tuple[np.ndarray, bytes]:
-    """(rows, cols, 3) pixels of our RGB PNG (Up filter), and its tRNS payload."""
-    import struct
-    import zlib
-
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, trns, size = 8, b"", b"", (0, 0)
-    while pos < len(data):
-        n = struct.unpack(">I", data[pos:pos + 4])[0]
-        kind, payload = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-        pos += 12 + n
-        if kind == b"IHDR":
-            size = struct.unpack(">II", payload[:8])
-            assert payload[8:10] == b"\x08\x02"  # 8-bit RGB
-        elif kind == b"IDAT":
-            idat += payload
-        elif kind == b"tRNS":
-            trns = payload
-    width, height = size
-    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(height, width * 3 + 1)
-    assert (raw[:, 0] == 2).all()
-    rows = np.cumsum(raw[:, 1:].astype(np.uint64), axis=0).astype(np.uint8)
-    return rows.reshape(height, width, 3), trns
-
-
 def test_heights_layer_files(tmp_path: Path) -> None:
     """``layers=["biomes", "heights"]``: heights.npy on the biome lattice, the relief map (no
     magenta, clear beyond the edge, water below 30 m blue), rivers.json and the statistics."""
@@ -145,7 +121,7 @@ def test_heights_layer_files(tmp_path: Path) -> None:
     assert stats["max_m"] == round(float(heights.max()), 3)
     assert stats["edge_cells"] == int((heights == -400.0).sum()) > 0
     assert stats["rivers"] == len(w.rivers) and stats["lakes"] == len(w.lakes)
-    rgb, trns = _decode_rgb_png((tmp_path / "relief.png").read_bytes())
+    rgb, trns = decode_rgb_png((tmp_path / "relief.png").read_bytes())
     assert rgb.shape == (128, 128, 3)
     assert not np.all(rgb == (255, 0, 255), axis=2).any()
     clear = np.all(rgb == tuple(trns[1::2]), axis=2)[::-1]  # image rows run north to south
