@@ -1,0 +1,140 @@
+"""Scale-out cost: three worker daemons on three engines against one, in one run (issue 16).
+
+One deployment (tests/multihost.py): two API processes, Redis primary + two replicas + three
+Sentinels with VWE_REDIS_MIN_REPLICAS=1, a shared worlds folder, tiny worlds (16 x 16, so
+generation is negligible). Phase 1 runs one worker daemon, phase 2 three (two more engines
+join). Each phase measures:
+
+- orchestration CPU per finished job: utime+stime of the API processes, the worker daemons
+  and the five Redis processes during a fixed-rate load, divided by the jobs it finished
+  (the engines' own CPU is not orchestration and is left out);
+- warm handoff p50/p95: the daemons' own `acquire_ms` (job taken -> agent accepted);
+- enqueue rate: 202s per second from closed-loop clients on both API processes.
+
+Then the Redis primary is killed: failover time = kill -> first submit accepted again.
+Targets: cost and handoff p50 and enqueue rate with 3 daemons within 10 % of one daemon's.
+
+    VWE_TEST_REDIS_URL=... .venv/bin/python bench/bench_multihost.py   (needs root: dockerd)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from multihost import Cluster, Load, cpu_seconds, first_accept_after, settle
+
+from bench.results import write_section
+
+
+def orchestration_cpu(c: Cluster) -> float:
+    return sum(cpu_seconds(pid) for pids in c.pids().values() for pid in pids)
+
+
+def enqueue_rate(urls: list[str], seconds: float, clients: int, prefix: str) -> float:
+    accepted = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def run(i: int) -> None:
+        n = 0
+        with httpx.Client() as client:
+            while time.monotonic() < stop:
+                n += 1
+                r = client.post(f"{urls[(i + n) % len(urls)]}/v1/worlds",
+                                json={"seed": f"{prefix}{i:02d}{n:05d}"[-10:]}, timeout=10)
+                accepted[i] += r.status_code == 202
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(accepted) / seconds
+
+
+def wait_drained(url: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{url}/v1/pool", timeout=10).json()["queue_depth"] == 0:
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the queue did not drain")
+
+
+def phase(c: Cluster, name: str, rate: float, seconds: float, burst_s: float,
+          clients: int) -> dict[str, Any]:
+    urls = [a.url for a in c.apis]
+    handed_before = len(c.handoff_ms())
+    cpu0 = orchestration_cpu(c)
+    load = Load(urls, rate, f"c{name}").start()
+    time.sleep(seconds)
+    load.stop()
+    statuses = settle(urls[0], list(load.accepted))
+    cpu = orchestration_cpu(c) - cpu0
+    done = sum(1 for s in statuses.values() if s == "succeeded")
+    handoffs = c.handoff_ms()[handed_before:]
+    rate_202 = enqueue_rate(urls, burst_s, clients, f"e{name}")
+    wait_drained(urls[0])
+    q = statistics.quantiles(handoffs, n=20) if len(handoffs) > 1 else [0.0] * 19
+    return {"jobs": done, "cpu_ms_per_job": 1000 * cpu / max(done, 1),
+            "handoff_p50_ms": statistics.median(handoffs) if handoffs else float("nan"),
+            "handoff_p95_ms": q[18], "enqueue_per_s": rate_202}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=10.0, help="jobs/s of the cost phase")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--burst", type=float, default=4.0, help="seconds of enqueue burst")
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="vwe-mhb-", dir="/tmp"))
+    c = Cluster(root, hosts=3, apis=2, replicas=2, min_replicas=1, resolution=16,
+                extra_env={"VWE_QUEUE_MAX": "100000", "VWE_HEALTH_INTERVAL_S": "10",
+                           "VWE_LOG_LEVEL": "info"})
+    try:
+        c.start(workers=1)
+        one = phase(c, "1", args.rate, args.seconds, args.burst, args.clients)
+        c.start_worker(1)
+        c.start_worker(2)
+        three = phase(c, "3", args.rate, args.seconds, args.burst, args.clients)
+        old = c.ha.primary()
+        old.kill()
+        failover_s, _ = first_accept_after(c.apis[0].url, "fo")
+    finally:
+        c.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    rows = [("orchestration CPU per finished job (ms)", "cpu_ms_per_job", "lower"),
+            ("warm handoff p50 (ms)", "handoff_p50_ms", "lower"),
+            ("warm handoff p95 (ms)", "handoff_p95_ms", "lower"),
+            ("enqueue rate (202/s)", "enqueue_per_s", "higher")]
+    lines = ["| | 1 daemon | 3 daemons | 3 / 1 |", "| --- | ---: | ---: | ---: |"]
+    for label, key, _better in rows:
+        ratio = three[key] / one[key] if one[key] else float("nan")
+        lines.append(f"| {label} | {one[key]:.2f} | {three[key]:.2f} | {ratio:.2f} |")
+    lines.append(f"| jobs finished in the cost phase | {one['jobs']} | {three['jobs']} | |")
+    body = (f"`.venv/bin/python bench/bench_multihost.py` (two API processes, Redis primary + "
+            f"2 replicas + 3 Sentinels, VWE_REDIS_MIN_REPLICAS=1, {args.rate:g} jobs/s for "
+            f"{args.seconds:g} s of 16x16 worlds, then {args.clients} closed-loop clients for "
+            f"{args.burst:g} s; one run, both phases on the same deployment; 2-core machine "
+            "shared with other sessions)\n\n" + "\n".join(lines) +
+            f"\n\nRedis failover (kill -9 of the primary -> first submit accepted again): "
+            f"{failover_s:.2f} s (Sentinel down-after-milliseconds 1000).")
+    write_section("bench_multihost", body)
+    print(body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
