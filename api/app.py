@@ -1,11 +1,8 @@
-"""The FastAPI application; the daemon starts and stops inside its lifespan."""
+"""The FastAPI application: routes, error model and request metrics over an `ApiState`."""
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -13,16 +10,12 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
-from api.answer_cache import AnswerCache
 from api.routes import busy_router, router
+from api.state import ApiState
 from api.viewer import viewer_routes
-from api.waiters import JobWaiters
 from pool import __version__
-from pool.daemon.service import Daemon
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
-from pool.store.job_store import JobStore
-from pool.store.redis_client import connect_redis
 
 Role = Literal["all", "api", "worker"]
 # What a `worker` serves: it takes no jobs over HTTP (docs/deploy.md, "Roles").
@@ -35,10 +28,6 @@ def routes_for(role: Role, settings: Settings) -> list[BaseRoute]:
     if role == "worker":
         routes = [r for r in routes if getattr(r, "path", None) in OPS_PATHS]
     return routes
-
-# A request allocates a few thousand short-lived objects; at the default 700 the collector
-# runs several times per request. Cycles are rare here, so collecting less often costs little.
-GC_YOUNG_THRESHOLD = 10_000
 
 
 class HttpMetrics:
@@ -84,52 +73,20 @@ class HttpMetrics:
             duration.observe(elapsed)
 
 
-def create_app(settings: Settings, role: Role = "all") -> FastAPI:
-    metrics = Metrics()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = connect_redis(settings)
-        store = JobStore(redis, settings.pool_name, settings.result_ttl_s, settings.queue_max,
-                         min_replicas=settings.redis_min_replicas,
-                         wait_timeout_s=settings.redis_wait_timeout_s)
-        await store.ensure_group()
-        waiters = JobWaiters(redis, store.events)
-        if role != "worker":  # a worker serves no long polls
-            waiters.start()
-        # `api` runs no pool and needs no Docker engine.
-        daemon = Daemon(settings, metrics, redis) if role in ("all", "worker") else None
-        app.state.settings, app.state.metrics, app.state.redis = settings, metrics, redis
-        app.state.store, app.state.waiters, app.state.daemon = store, waiters, daemon
-        app.state.role = role
-        app.state.configured_policy = settings.pool_policy()
-        app.state.answers = AnswerCache(settings.api_answer_cache_s)
-        app.state.cached_total = metrics.jobs_total.labels("cached")
-        if daemon is not None:
-            await daemon.start()
-        # Everything allocated so far lives as long as the process. Frozen, it is left out of
-        # the collector's full passes, which otherwise scan ~80k objects for ~45 ms on this
-        # kind of machine and show up as the p99 of every route.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
-        try:
-            yield
-        finally:
-            if daemon is not None:
-                await daemon.stop()
-            await waiters.stop()
-            await redis.aclose()
-
+def create_app(state: ApiState, role: Role = "all") -> FastAPI:
+    """The HTTP application over `state`, with the routes of `role`. It starts and stops
+    nothing: the composition root (`pool.entry.root`) owns the process, so the app can also
+    run in process in tests."""
     # The routes are handed over directly rather than through `include_router`, whose lazy
     # per-request resolution costs a cached answer about 10% of its CPU. OpenTelemetry is off:
     # Prometheus is this daemon's telemetry, and FastAPI's per-request check for a configured
     # OpenTelemetry provider costs another 6%.
-    app = FastAPI(title="vwe-pool", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="vwe-pool", version=__version__,
                   description="Warm-pool engine of the Valheim World Engine: a world for a "
                               "seed, now.",
-                  routes=routes_for(role, settings),
+                  routes=routes_for(role, state.settings),
                   telemetry={"tracing": False, "metrics": False, "logs": False})
+    app.state.api = state
     errors.install(app)
-    app.add_middleware(HttpMetrics, metrics=metrics)
+    app.add_middleware(HttpMetrics, metrics=state.metrics)
     return app

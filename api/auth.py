@@ -7,10 +7,11 @@ import secrets
 from fastapi import Request
 
 from api.errors import ApiError
+from api.state import api_state
 
 
 def require_admin(request: Request) -> None:
-    token = request.app.state.settings.api_token
+    token = api_state(request).settings.api_token
     if token is None:
         raise ApiError(403, "admin_disabled",
                        "admin routes are disabled: set VWE_API_TOKEN to enable them")

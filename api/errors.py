@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.state import api_state
 from pool.core.exceptions import NotReplicated, QueueFull, RuntimeUnavailable, StoreUnavailable
 from pool.infra.logs import get_logger
 
@@ -55,7 +56,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(QueueFull)
     async def full(request: Request, exc: QueueFull) -> JSONResponse:
-        request.app.state.metrics.jobs_total.labels("rejected").inc()
+        api_state(request).metrics.jobs_total.labels("rejected").inc()
         return error(429, "queue_full", f"{exc}; retry in {RETRY_AFTER_S} s",
                      {"Retry-After": str(RETRY_AFTER_S)})
 

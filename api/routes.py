@@ -1,9 +1,9 @@
-"""The routes of DESIGN.md. Handlers stay thin: validate, one store call, shape the answer."""
+"""The routes of docs/architecture.md ("HTTP API"). Handlers stay thin: validate, one store
+call, shape the answer."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -28,9 +28,8 @@ from api.models import (
     WorldRequest,
     job_body,
 )
-from pool.core.policy import PoolPolicy
+from api.state import ApiState, api_state
 from pool.core.states import JobState
-from pool.daemon.service import policy_from_hash
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
 
@@ -79,7 +78,7 @@ busy_router = APIRouter(route_class=PlainRoute)
                   openapi_extra={"requestBody": {"required": True, "content": {
                       "application/json": {"schema": WorldRequest.model_json_schema()}}}})
 async def submit_world(request: Request) -> Response:
-    state = request.app.state
+    state = api_state(request)
     raw = await _read_body(request)
     # Bytes that led to a finished world lead there again: a repeated request is answered
     # from memory before it is even parsed.
@@ -105,10 +104,9 @@ async def submit_world(request: Request) -> Response:
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS,
             summary="A job; with ?wait=S, wait up to S seconds for it to finish")
-async def get_job(job_id: str, request: Request,
+async def get_job(job_id: str, state: Annotated[ApiState, Depends(api_state)],
                   wait: Annotated[float, Query(ge=0, le=300)] = 0) -> Any:
     _check_job_id(job_id)
-    state = request.app.state
     with state.waiters.watch(job_id) as finished:
         job = await state.store.get(job_id)
         if job is None:
@@ -127,9 +125,9 @@ async def get_job(job_id: str, request: Request,
 
 @router.get("/v1/jobs/{job_id}/artifacts/{name:path}", responses=ERRORS,
             response_class=Response, summary="One artifact of a finished job")
-async def get_artifact(job_id: str, name: str, request: Request) -> Any:
+async def get_artifact(job_id: str, name: str,
+                       state: Annotated[ApiState, Depends(api_state)]) -> Any:
     _check_job_id(job_id)
-    state = request.app.state
     job = await state.store.get(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id} (unknown or expired)")
@@ -143,55 +141,35 @@ async def get_artifact(job_id: str, name: str, request: Request) -> Any:
                               filename=name.rsplit("/", 1)[-1])
 
 
-async def _policy(request: Request) -> PoolPolicy:
-    state = request.app.state
-    if state.daemon is not None:
-        return state.daemon.pool.policy  # type: ignore[no-any-return]
-    return policy_from_hash(state.configured_policy, await state.store.load_policy())
-
-
-async def _pool_out(request: Request) -> PoolOut:
-    state = request.app.state
-    policy = await _policy(request)
-    daemon = state.daemon
-    containers: list[dict[str, Any]] = []
-    local = daemon.settings.instance_id if daemon is not None else None
-    if daemon is not None:
-        containers.extend(daemon.pool.snapshot())
-    for snap in await state.store.pool_snapshots():
-        if snap.get("daemon") != local:
-            containers.extend(snap.get("containers", []))
-    autoscaled = daemon.pool.autoscaled if daemon is not None else None
+async def _pool_out(state: ApiState) -> PoolOut:
+    status = await state.pool.status()
+    policy = status.policy
     return PoolOut(
-        size=policy.size, max=policy.max, min=policy.min,
-        target=daemon.pool.target() if daemon is not None else policy.size,
-        autoscale=policy.autoscale, autoscale_reason=autoscaled[1] if autoscaled else None,
+        size=policy.size, max=policy.max, min=policy.min, target=status.target,
+        autoscale=policy.autoscale, autoscale_reason=status.autoscale_reason,
         max_age_s=policy.max_age_s, max_uses=policy.max_uses, idle_ttl_s=policy.idle_ttl_s,
-        surplus_idle_s=policy.surplus_idle_s,
-        queue_depth=await state.store.depth(),
-        containers=[ContainerOut(**c) for c in containers],
+        surplus_idle_s=policy.surplus_idle_s, queue_depth=status.queue_depth,
+        containers=[ContainerOut(**c) for c in status.containers],
     )
 
 
 @router.get("/v1/pool", response_model=PoolOut, summary="The warm target, the cap, every container")
-async def get_pool(request: Request) -> PoolOut:
-    return await _pool_out(request)
+async def get_pool(state: Annotated[ApiState, Depends(api_state)]) -> PoolOut:
+    return await _pool_out(state)
 
 
 @router.patch("/v1/pool", response_model=PoolOut, dependencies=[Depends(require_admin)],
               responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, **ERRORS},
               summary="Change pool size and policy at run time (persists across restarts)")
-async def patch_pool(patch: PoolPatch, request: Request) -> PoolOut:
-    state = request.app.state
-    current = await _policy(request)
+async def patch_pool(patch: PoolPatch, state: Annotated[ApiState, Depends(api_state)]
+                     ) -> PoolOut:
+    current = await state.pool.policy()
     try:
         new = current.updated(**patch.model_dump(exclude_none=True))
     except ValueError as exc:
         raise ApiError(422, "invalid_policy", str(exc)) from None
-    await state.store.save_policy(new)
-    if state.daemon is not None:
-        state.daemon.pool.set_policy(new)
-    return await _pool_out(request)
+    await state.pool.set_policy(new)
+    return await _pool_out(state)
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -200,28 +178,22 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Redis and Docker reachable, and the pool has booted")
-async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
-    checks: dict[str, bool] = {}
-    try:
-        checks["redis"] = bool(await state.redis.ping())
-    except Exception:
-        checks["redis"] = False
+async def readyz(state: Annotated[ApiState, Depends(api_state)]) -> JSONResponse:
+    checks: dict[str, bool] = {"redis": await state.store.ping()}
+    pool = await state.pool.readiness()
+    checks.update(pool.checks)
     body: dict[str, Any] = {"checks": checks}
-    if state.role == "api":
+    if pool.workers is not None:
         # Informational: jobs are accepted (and wait in the queue) with no worker alive.
-        with contextlib.suppress(Exception):
-            body["workers"] = len(await state.store.alive_daemons())
-    if state.daemon is not None:
-        checks["docker"] = await state.daemon.runtime.ping()
-        checks["pool_booted"] = state.daemon.pool.filled
-        body["warm"] = state.daemon.pool.state_counts().get("warm", 0)
+        body["workers"] = pool.workers
+    if pool.warm is not None:
+        body["warm"] = pool.warm
     ok = all(checks.values())
     body["status"] = "ready" if ok else "unavailable"
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
-async def metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.render(),
+async def metrics(state: Annotated[ApiState, Depends(api_state)]) -> Response:
+    return Response(state.metrics.render(),
                     media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -18,18 +18,9 @@ class JobWaiters:
         self.redis = redis
         self.channel = channel
         self._waiting: dict[str, set[asyncio.Event]] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="job-waiters")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _listen(self) -> None:
+    async def run(self) -> None:
+        """Listen for finished jobs until cancelled (a task the composition root runs)."""
         backoff = 0.1
         while True:
             try:

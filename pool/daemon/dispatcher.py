@@ -22,7 +22,7 @@ from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.safefs import OutputRejected
 from pool.infra.settings import Settings
-from pool.store.job_store import Claim, JobStore
+from pool.store.job_store import Attempt, JobStore, StreamEntry
 
 log = get_logger("vwe.dispatcher")
 
@@ -61,11 +61,11 @@ class Dispatcher:
                 if entry is None or not self._accepting:
                     continue
                 taken = time.monotonic()
-                claim = await self.store.start_attempt(entry, self.consumer)
-                if claim is not None:
-                    task = asyncio.create_task(self._run_job(claim, taken))
-                    self.inflight[claim.entry_id] = task
-                    task.add_done_callback(self._forget(claim.entry_id))
+                attempt = await self.store.start_attempt(entry, self.consumer)
+                if attempt is not None:
+                    task = asyncio.create_task(self._run_job(attempt, taken))
+                    self.inflight[attempt.entry_id] = task
+                    task.add_done_callback(self._forget(attempt.entry_id))
                     # Let the job lease (or claim a boot) before capacity is judged again.
                     await asyncio.sleep(0)
                 self.redis_up, backoff = True, 0.1
@@ -76,7 +76,7 @@ class Dispatcher:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _next_entry(self) -> str | None:
+    async def _next_entry(self) -> StreamEntry | None:
         now = time.monotonic()
         if now >= self._next_reclaim:
             self._next_reclaim = now + RECLAIM_EVERY_S
@@ -84,7 +84,8 @@ class Dispatcher:
             entry = (await self.store.reclaim_from_dead(self.consumer, alive)
                      or await self.store.reclaim_stale(self.consumer, self.settings.reclaim_idle_s))
             if entry is not None:
-                log.info("reclaimed a job from another daemon", entry=entry)
+                log.info("reclaimed a job from another daemon", entry=entry.entry_id,
+                         job_id=entry.job_id)
                 return entry
         return await self.store.read_new(self.consumer, block_ms=500)
 
@@ -101,8 +102,8 @@ class Dispatcher:
         if self.inflight:
             await asyncio.wait(list(self.inflight.values()), timeout=timeout)
 
-    async def _lease_and_handoff(self, claim: Claim, taken: float) -> tuple[Lease, Any]:
-        job = claim.job
+    async def _lease_and_handoff(self, attempt: Attempt, taken: float) -> tuple[Lease, Any]:
+        job = attempt.job
         for _ in range(MAX_HANDOFF_TRIES):
             lease = await self.pool.acquire()
             c = lease.container
@@ -125,16 +126,16 @@ class Dispatcher:
             return lease, handoff
         raise HandoffFailed(f"{MAX_HANDOFF_TRIES} containers in a row refused the job")
 
-    async def _run_job(self, claim: Claim, taken: float) -> None:
-        job = claim.job
+    async def _run_job(self, attempt: Attempt, taken: float) -> None:
+        job = attempt.job
         if job.attempts == 1 and job.queued_at is not None:
             self.metrics.queue_wait.observe(max(0.0, time.time() - job.queued_at))
         try:
-            lease, handoff = await self._lease_and_handoff(claim, taken)
+            lease, handoff = await self._lease_and_handoff(attempt, taken)
         except PoolClosed:
             return  # draining: the entry stays pending and another daemon reclaims it
         except HandoffFailed as exc:
-            await self._attempt_failed(claim, str(exc), None)
+            await self._attempt_failed(attempt, str(exc), None)
             return
         c = lease.container
 
@@ -147,7 +148,7 @@ class Dispatcher:
         except GenerationFailed as exc:
             log.warning("generation failed", job_id=job.id, container=c.name, error=str(exc))
             self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
-            await self._attempt_failed(claim, str(exc), lease.launch_type.value)
+            await self._attempt_failed(attempt, str(exc), lease.launch_type.value)
             return
         # Collected before the container goes back: the worker loses the job's folder first.
         try:
@@ -158,7 +159,7 @@ class Dispatcher:
             # A worker that left a link or a special file behind is not trusted again.
             log.error("worker output refused", job_id=job.id, container=c.name, error=str(exc))
             self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
-            await self._attempt_failed(claim, f"worker output refused: {exc}",
+            await self._attempt_failed(attempt, f"worker output refused: {exc}",
                                        lease.launch_type.value)
             return
         except OSError as exc:
@@ -166,13 +167,13 @@ class Dispatcher:
             log.error("could not publish a world", job_id=job.id, error=repr(exc),
                       worlds_dir=str(self.settings.worlds_dir))
             self.pool.release(c, healthy=True)
-            await self._attempt_failed(claim, f"could not store the world: {exc}",
+            await self._attempt_failed(attempt, f"could not store the world: {exc}",
                                        lease.launch_type.value)
             return
         self.pool.release(c, healthy=True)
         generation_s = float(done.get("generation_s", 0.0))
         recorded = await self._record(lambda: self.store.succeed(
-            claim, launch_type=lease.launch_type.value, generation_s=generation_s,
+            attempt, launch_type=lease.launch_type.value, generation_s=generation_s,
             artifacts=artifacts, container=c.name))
         if recorded:
             self.metrics.generation_duration.labels(self.pool.template).observe(generation_s)
@@ -183,15 +184,15 @@ class Dispatcher:
             log.info("job succeeded", job_id=job.id, container=c.name,
                      generation_s=round(generation_s, 3), attempts=job.attempts)
 
-    async def _attempt_failed(self, claim: Claim, error: str, launch_type: str | None) -> None:
-        job = claim.job
+    async def _attempt_failed(self, attempt: Attempt, error: str, launch_type: str | None) -> None:
+        job = attempt.job
         if job.attempts < self.settings.job_max_attempts:
-            if await self._record(lambda: self.store.retry(claim, error)):
+            if await self._record(lambda: self.store.retry(attempt, error)):
                 self.metrics.jobs_total.labels("retried").inc()
                 log.info("job will be retried", job_id=job.id, attempt=job.attempts, error=error)
         else:
             message = f"failed after {job.attempts} attempt(s); last error: {error}"
-            if await self._record(lambda: self.store.fail(claim, message, launch_type)):
+            if await self._record(lambda: self.store.fail(attempt, message, launch_type)):
                 self.metrics.jobs_total.labels("failed").inc()
                 log.error("job failed", job_id=job.id, error=message)
 

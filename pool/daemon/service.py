@@ -1,7 +1,9 @@
-"""The daemon: the pool, the dispatcher and the maintenance schedule, started and stopped as one.
+"""The daemon: the pool, the dispatcher and the maintenance schedule.
 
-Start: connect, recover containers, fill the pool, take jobs. Stop (drain): stop taking jobs,
-let in-flight ones finish up to the drain timeout, remove the pool's containers.
+Start: recover containers, fill the pool, schedule maintenance. The composition root
+(`pool.entry.root`) runs the dispatcher loop (`Daemon.tasks`) and carries out the shutdown one
+step at a time, in the order docs/architecture.md gives: stop taking jobs, wait for in-flight
+ones up to the drain timeout, drain the pool's containers, close the Docker client.
 """
 
 from __future__ import annotations
@@ -9,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable, Coroutine
 from statistics import median
 from typing import Any
 
-import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pool.core import constants
 from pool.core.autoscale import autoscale_target
-from pool.core.policy import PoolPolicy
 from pool.daemon.dispatcher import REDIS_ERRORS, Dispatcher
-from pool.daemon.runtime import ContainerRuntime, DockerRuntime
+from pool.daemon.runtime import ContainerRuntime
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.crossfs import remove_stale_incoming
 from pool.infra.logs import get_logger
@@ -34,41 +35,17 @@ log = get_logger("vwe.daemon")
 STALE_INCOMING_S = 3600.0
 
 
-def policy_from_hash(current: PoolPolicy, raw: dict[str, str]) -> PoolPolicy:
-    """Overlay the persisted run-time policy on the configured one; ignore what is invalid."""
-    changes: dict[str, Any] = {}
-    for name, value in raw.items():
-        default = getattr(current, name, None)
-        if default is None:
-            continue
-        try:
-            if isinstance(default, bool):
-                changes[name] = value in ("1", "true", "True")
-            else:
-                changes[name] = type(default)(value)
-        except ValueError:
-            log.warning("ignoring invalid persisted policy value", field=name, value=value)
-    try:
-        return current.updated(**changes)
-    except ValueError as exc:
-        log.warning("ignoring invalid persisted policy", error=str(exc))
-        return current
-
-
 class Daemon:
-    def __init__(self, settings: Settings, metrics: Metrics, redis: aioredis.Redis,
-                 runtime: ContainerRuntime | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, store: JobStore,
+                 runtime: ContainerRuntime) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.redis = redis
-        self.runtime = runtime or DockerRuntime()
-        self.store = JobStore(redis, settings.pool_name, settings.result_ttl_s,
-                              settings.queue_max)
+        self.runtime = runtime
+        self.store = store
         self.pool = WarmPool(settings, self.runtime, metrics,
                              alive_daemons=self.store.alive_daemons)
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
         self.scheduler = AsyncIOScheduler()
-        self._loop_task: asyncio.Task[None] | None = None
         self.queue_depth = 0
         self._docker_up = True
         # Metrics read this daemon as a live snapshot at scrape time.
@@ -80,7 +57,7 @@ class Daemon:
         await self.store.ensure_group()
         # A crash mid-publish leaves a hidden temporary folder in the worlds store.
         await asyncio.to_thread(remove_stale_incoming, s.worlds_dir, STALE_INCOMING_S)
-        self.pool.policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
+        self.pool.policy = await self.store.load_policy(self.pool.policy)
         await self.heartbeat()
         await self.pool.start()
         every = self.scheduler.add_job
@@ -93,7 +70,6 @@ class Daemon:
         every(self.pool.recover, "interval", seconds=5, id="reap", **opts)
         every(self.autoscale, "interval", seconds=5, id="autoscale", **opts)
         self.scheduler.start()
-        self._loop_task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         log.info("daemon started", instance=s.instance_id, size=self.pool.policy.size,
                  max=self.pool.policy.max, image=s.worker_image)
 
@@ -111,7 +87,7 @@ class Daemon:
                                         "containers": self.pool.snapshot()}, boots)
             for _ in boots:  # recorded; newer ones may have arrived meanwhile
                 self.pool.unrecorded_boots.popleft()
-            policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
+            policy = await self.store.load_policy(self.pool.policy)
             self.pool.set_policy(policy)
             self.queue_depth = await self.store.depth()
             await self.store.keep_claimed(self.dispatcher.consumer,
@@ -141,23 +117,30 @@ class Daemon:
         self.pool.autoscaled = (target, reason)
         self.pool.reconcile()
 
-    async def stop(self) -> None:
-        """Drain: stop taking work, wait for in-flight jobs up to the limit, then clean up."""
+    def tasks(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+        """The long-running loops the composition root runs (and supervises) for the daemon."""
+        return {"dispatcher": self.dispatcher.run}
+
+    def stop_taking_jobs(self) -> None:
+        """Shutdown step 2: take no new job (the root then cancels the dispatcher loop)."""
         log.info("draining", inflight=len(self.dispatcher.inflight))
         self.dispatcher.stop_accepting()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+
+    async def wait_inflight(self) -> None:
+        """Shutdown step 3: let jobs in flight finish, up to VWE_DRAIN_TIMEOUT_S."""
         await self.dispatcher.wait_inflight(self.settings.drain_timeout_s)
+
+    async def drain(self) -> None:
+        """Shutdown step 4: stop maintenance, remove the pool's containers, leave the pool."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.pool.drain(timeout=1.0)
-        with contextlib.suppress(*REDIS_ERRORS):
-            await self.store.forget_daemon(self.settings.instance_id)
-        with contextlib.suppress(ValueError):
-            self.metrics.pool_collector.pools.remove(self.pool_view)
-        await self.runtime.close()
+        try:
+            await self.pool.drain(timeout=1.0)
+        finally:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self.store.forget_daemon(self.settings.instance_id)
+            with contextlib.suppress(ValueError):
+                self.metrics.pool_collector.pools.remove(self.pool_view)
         log.info("daemon stopped")
 
 

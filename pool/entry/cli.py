@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -36,25 +35,12 @@ def _api_url(args: argparse.Namespace) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
-    from api.httpguard import server_options
+    from pool.entry.root import serve
     from pool.infra.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings, role=args.role)
-    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
-                            log_config=None, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5, **server_options(settings))
-    server = uvicorn.Server(config)
-    # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler it found at
-    # start; make that one a no-op so a clean drain exits 0.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
-    server.run()
-    return 0 if server.started else 1
+    return serve(settings, role=args.role)
 
 
 def _fail(response: httpx.Response) -> int:

@@ -1,4 +1,4 @@
-"""The Redis job store and queue: records, a stream with a consumer group, claims, results.
+"""The Redis job store and queue: records, a stream with a consumer group, attempts, results.
 
 Delivery is at least once: an entry stays pending until its result is recorded, and a daemon
 that dies leaves its entries to be reclaimed. Completion is exactly once: a result is recorded
@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
@@ -22,7 +22,10 @@ from pool.core.exceptions import QueueFull
 from pool.core.jobs import Artifact, Job, encode_artifacts, new_job_id
 from pool.core.policy import PoolPolicy
 from pool.core.states import JobState
+from pool.infra.logs import get_logger
 from pool.store.autopipeline import AutoPipeline
+
+log = get_logger("vwe.store")
 
 # Atomic submit: serve the cache, join a generation in flight, or enqueue a new job.
 # The job travels as one JSON string each way: parsing ~40 reply values in the client costs
@@ -75,9 +78,16 @@ class Submission:
     job: Job  # the new job as queued, or the existing one when `created` is False
 
 
+class StreamEntry(NamedTuple):
+    """One entry of the job stream (Redis Streams terms): its id and the job id it carries."""
+
+    entry_id: str
+    job_id: str
+
+
 @dataclass(frozen=True)
-class Claim:
-    """A stream entry this daemon took, and the attempt it started."""
+class Attempt:
+    """One attempt at a job: the stream entry this daemon took and the job as it started."""
 
     entry_id: str
     job: Job
@@ -94,6 +104,31 @@ def _options_text(options: dict[str, Any]) -> str:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(entry_id: Any, fields: dict[Any, Any]) -> StreamEntry:
+    return StreamEntry(_s(entry_id), _s(fields.get(b"job", fields.get("job", ""))))
+
+
+def policy_from_hash(current: PoolPolicy, raw: dict[str, str]) -> PoolPolicy:
+    """Overlay the persisted run-time policy on the configured one; ignore what is invalid."""
+    changes: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = getattr(current, name, None)
+        if default is None:
+            continue
+        try:
+            if isinstance(default, bool):
+                changes[name] = value in ("1", "true", "True")
+            else:
+                changes[name] = type(default)(value)
+        except ValueError:
+            log.warning("ignoring invalid persisted policy value", field=name, value=value)
+    try:
+        return current.updated(**changes)
+    except ValueError as exc:
+        log.warning("ignoring invalid persisted policy", error=str(exc))
+        return current
 
 
 class JobStore:
@@ -156,6 +191,13 @@ class JobStore:
             return Submission(_s(result[1]), False, Job.from_hash(orjson.loads(result[2])))
         return Submission(job.id, True, job)
 
+    async def ping(self) -> bool:
+        """Whether Redis answers; never raises."""
+        try:
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
     async def get(self, job_id: str) -> Job | None:
         raw = await self.redis.hgetall(self.job_key(job_id))
         return Job.from_hash({_s(k): _s(v) for k, v in raw.items()}) if raw else None
@@ -164,27 +206,27 @@ class JobStore:
         return int(await self.redis.get(self.depth_key) or 0)
 
     # ---- daemon side ----
-    async def read_new(self, consumer: str, block_ms: int) -> str | None:
+    async def read_new(self, consumer: str, block_ms: int) -> StreamEntry | None:
         """One new stream entry id for this consumer, or None after `block_ms`."""
         reply = await self.redis.xreadgroup(c.JOB_GROUP, consumer, {self.stream: ">"},
                                             count=1, block=block_ms)
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                return f"{_s(entry_id)} {_s(fields.get(b'job', fields.get('job', '')))}"
+                return _entry(entry_id, fields)
         return None
 
-    async def reclaim_stale(self, consumer: str, min_idle_s: float) -> str | None:
+    async def reclaim_stale(self, consumer: str, min_idle_s: float) -> StreamEntry | None:
         """One entry whose consumer went quiet for `min_idle_s`, now ours."""
         reply = await self.redis.xautoclaim(self.stream, c.JOB_GROUP, consumer,
                                             min_idle_time=int(min_idle_s * 1000), count=1)
         entries = reply[1] if reply else []
         for entry_id, fields in entries:
             if fields:
-                return f"{_s(entry_id)} {_s(fields.get(b'job', fields.get('job', '')))}"
+                return _entry(entry_id, fields)
             await self.redis.xack(self.stream, c.JOB_GROUP, entry_id)  # trimmed away
         return None
 
-    async def reclaim_from_dead(self, consumer: str, alive: set[str]) -> str | None:
+    async def reclaim_from_dead(self, consumer: str, alive: set[str]) -> StreamEntry | None:
         """One entry held by a consumer whose daemon's heartbeat expired: no need to wait."""
         for info in await self.redis.xinfo_consumers(self.stream, c.JOB_GROUP):
             name = _s(info["name"])
@@ -200,7 +242,7 @@ class JobStore:
                                                   [p["message_id"]])
                 for entry_id, fields in claimed:
                     if fields:
-                        return f"{_s(entry_id)} {_s(fields.get(b'job', fields.get('job', '')))}"
+                        return _entry(entry_id, fields)
                     await self.redis.xack(self.stream, c.JOB_GROUP, entry_id)
         return None
 
@@ -210,32 +252,31 @@ class JobStore:
             await self.redis.xclaim(self.stream, c.JOB_GROUP, consumer, 0, entry_ids,
                                     justid=True)
 
-    async def start_attempt(self, entry: str, consumer: str) -> Claim | None:
+    async def start_attempt(self, entry: StreamEntry, consumer: str) -> Attempt | None:
         """Mark the job running for a new attempt, in one round trip (this is on the handoff
         path); None (and acked) when there is nothing to run: it finished elsewhere or expired."""
-        entry_id, job_id = entry.split(" ", 1)
-        raw = await self._start(keys=[self.job_key(job_id), self.depth_key, self.stream],
-                                args=[c.JOB_GROUP, entry_id, repr(time.time()), consumer])
-        return Claim(entry_id, Job.from_hash(_pairs(raw))) if raw else None
+        raw = await self._start(keys=[self.job_key(entry.job_id), self.depth_key, self.stream],
+                                args=[c.JOB_GROUP, entry.entry_id, repr(time.time()), consumer])
+        return Attempt(entry.entry_id, Job.from_hash(_pairs(raw))) if raw else None
 
-    async def _finish(self, claim: Claim, fields: dict[str, Any], *, requeue: bool,
+    async def _finish(self, attempt: Attempt, fields: dict[str, Any], *, requeue: bool,
                       seed_ttl: int | None, event: str) -> bool:
         """Record the end of an attempt, only if that attempt still owns the job."""
-        key = self.job_key(claim.job.id)
-        seed_key = self.seed_key(claim.job.seed, claim.job.generator, claim.job.options)
+        key = self.job_key(attempt.job.id)
+        seed_key = self.seed_key(attempt.job.seed, attempt.job.generator, attempt.job.options)
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
                 attempts, status = await pipe.hmget(key, "attempts", "status")
-                if int(attempts or 0) != claim.job.attempts or _s(status) != JobState.RUNNING:
+                if int(attempts or 0) != attempt.job.attempts or _s(status) != JobState.RUNNING:
                     await pipe.reset()
                     return False  # another daemon reclaimed this job: its result wins
                 pipe.multi()
                 pipe.hset(key, mapping=fields)
-                pipe.xack(self.stream, c.JOB_GROUP, claim.entry_id)
+                pipe.xack(self.stream, c.JOB_GROUP, attempt.entry_id)
                 if requeue:
                     pipe.incr(self.depth_key)
-                    pipe.xadd(self.stream, {"job": claim.job.id},
+                    pipe.xadd(self.stream, {"job": attempt.job.id},
                               maxlen=max(10_000, 10 * self.queue_max), approximate=True)
                 else:
                     pipe.expire(key, self.result_ttl_s)
@@ -243,29 +284,29 @@ class JobStore:
                         pipe.delete(seed_key)  # a failed world may be asked for again
                     else:
                         pipe.expire(seed_key, seed_ttl)
-                pipe.publish(self.events, f"{claim.job.id} {event}")
+                pipe.publish(self.events, f"{attempt.job.id} {event}")
                 await pipe.execute()
                 return True
             except WatchError:
                 return False
 
-    async def succeed(self, claim: Claim, *, launch_type: str, generation_s: float,
+    async def succeed(self, attempt: Attempt, *, launch_type: str, generation_s: float,
                       artifacts: list[Artifact], container: str) -> bool:
-        return await self._finish(claim, {
+        return await self._finish(attempt, {
             "status": JobState.SUCCEEDED.value, "finished_at": repr(time.time()),
             "launch_type": launch_type, "generation_s": repr(generation_s),
             "artifacts": encode_artifacts(artifacts), "container": container,
             "progress": 1, "message": "done", "error": "",
         }, requeue=False, seed_ttl=self.result_ttl_s, event=JobState.SUCCEEDED.value)
 
-    async def fail(self, claim: Claim, error: str, launch_type: str | None) -> bool:
-        return await self._finish(claim, {
+    async def fail(self, attempt: Attempt, error: str, launch_type: str | None) -> bool:
+        return await self._finish(attempt, {
             "status": JobState.FAILED.value, "finished_at": repr(time.time()),
             "error": error, "launch_type": launch_type or "", "message": "failed",
         }, requeue=False, seed_ttl=None, event=JobState.FAILED.value)
 
-    async def retry(self, claim: Claim, error: str) -> bool:
-        return await self._finish(claim, {
+    async def retry(self, attempt: Attempt, error: str) -> bool:
+        return await self._finish(attempt, {
             "status": JobState.QUEUED.value, "error": error,
             "message": f"retrying after: {error}", "progress": 0,
         }, requeue=True, seed_ttl=None, event="retried")
@@ -279,9 +320,10 @@ class JobStore:
                               mapping={"launch_type": launch_type, "container": container})
 
     # ---- policy, heartbeats, pool snapshots, arrivals ----
-    async def load_policy(self) -> dict[str, str]:
+    async def load_policy(self, base: PoolPolicy) -> PoolPolicy:
+        """The persisted run-time policy laid over `base` (the configured one)."""
         raw = await self.redis.hgetall(c.key(c.POLICY_KEY, self.pool))
-        return {_s(k): _s(v) for k, v in raw.items()}
+        return policy_from_hash(base, {_s(k): _s(v) for k, v in raw.items()})
 
     async def save_policy(self, policy: PoolPolicy) -> None:
         fields = {k: (int(v) if isinstance(v, bool) else v) for k, v in policy.__dict__.items()}

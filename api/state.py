@@ -1,0 +1,40 @@
+"""What the HTTP routes work with, built by the composition root and typed end to end.
+
+`create_app` stores one `ApiState` on the application; routes reach it through `api_state`,
+never through untyped `app.state` attributes. The pool is seen only through `PoolControl`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from prometheus_client import Counter
+
+from api.answer_cache import AnswerCache
+from api.waiters import JobWaiters
+from pool.core.ports import PoolControl
+from pool.infra.metrics import Metrics
+from pool.infra.settings import Settings
+from pool.store.job_store import JobStore
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    metrics: Metrics
+    store: JobStore
+    waiters: JobWaiters
+    pool: PoolControl
+    answers: AnswerCache
+    # The labelled child, looked up once: a cached answer increments it on the hot path.
+    cached_total: Counter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cached_total = self.metrics.jobs_total.labels("cached")
+
+
+def api_state(request: Request) -> ApiState:
+    """The application's `ApiState` (a FastAPI dependency, or called directly by a route)."""
+    state: ApiState = request.app.state.api
+    return state
