@@ -8,7 +8,7 @@ containers are recycled at max_uses all along, so the retire -> removal -> repla
 is compared too. The simulator is then fed what the daemon itself recorded:
 
 - arrivals: the daemon's own arrival record (`{pool}:arrivals`, read with
-  `pool.sim.simulate.read_redis_trace`, the function behind `vwe-pool simulate --export-trace`);
+  `pool.store.traces.read_trace`, the function behind `vwe-pool simulate --export-trace`);
 - generation: each job's recorded `generation_s`, replayed job by job in arrival order.
   Resampling the same values (or the lognormal fitted to them, as `vwe-pool simulate
   --from-redis` does) moves the simulated warm-hit ratio by a few points from seed to seed on
@@ -64,14 +64,14 @@ from daemonproc import DaemonProcess  # noqa: E402
 from bench import scratch  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from pool.core.policy import PoolPolicy  # noqa: E402
-from pool.sim.simulate import simulate  # noqa: E402
+from pool.sim.engine import simulate  # noqa: E402
 from pool.sim.workload import (  # noqa: E402
     Constant,
     LogNormal,
     normalize_trace,
     poisson_arrivals,
-    read_redis_trace,
 )
+from pool.store.traces import read_trace  # noqa: E402
 
 WARM_HIT_TOLERANCE_PP = 5.0
 P50_TOLERANCE = 0.20
@@ -242,7 +242,7 @@ def run_real(args: argparse.Namespace) -> dict[str, Any]:
         # Boots the trace set off are counted whole; the surplus idles out first.
         wait_settled(daemon.url, args.size, timeout=args.surplus_idle + 60)
         after = scrape(daemon.url)
-        recorded = read_redis_trace(r, pool_name)
+        recorded = read_trace(r, pool_name)
         daemon.stop()
     finally:
         if daemon.proc is not None and daemon.proc.poll() is None:
@@ -354,7 +354,7 @@ def main() -> int:
     fit_p95 = statistics.fmean(f.p95 for f in fitted)
     verdict = {True: "pass", False: "**FAIL**"}
     body = "\n".join([
-        f"`{COMMAND}`: one trace through the real daemon and through `pool.sim.simulate` "
+        f"`{COMMAND}`: one trace through the real daemon and through `pool.sim.engine` "
         f"(issue 7). Trace: Poisson {args.rate:g}/s for {args.duration:.0f} s plus "
         f"{args.bursts} bursts of {args.burst_size} (seed {args.seed}), {len(jobs)} requests "
         f"in {real_wall:.0f} s. Daemon: `VWE_POOL_SIZE={args.size}`, `VWE_POOL_MAX={args.max}`,"
@@ -364,7 +364,7 @@ def main() -> int:
         f"{policy.surplus_idle_s:g}.",
         "",
         f"Simulator inputs, all from the daemon's own records: the {len(arrivals)} arrivals it "
-        f"recorded in Redis (`read_redis_trace`; max drift from the planned offsets "
+        f"recorded in Redis (`read_trace`; max drift from the planned offsets "
         f"{jitter * 1e3:.0f} ms), boot const:{boot_mean:.3f} s (mean of "
         f"`vwe_boot_duration_seconds{{outcome=\"ready\"}}` over the {boots:.0f} boots during the"
         f" trace), each job's recorded `generation_s` replayed in arrival order (mean "

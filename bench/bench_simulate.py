@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import RESULTS, write_section
 from pool.core.policy import PoolPolicy
-from pool.sim.simulate import SimResult, simulate
+from pool.sim.engine import SimResult, simulate
 from pool.sim.workload import Constant, poisson_arrivals
 
 RATE, DURATION_S, SIZES, MAX = 1.0, 3600.0, range(7), 8

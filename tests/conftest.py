@@ -63,6 +63,8 @@ def docker_client() -> Iterator[docker.DockerClient]:
         client.ping()
     except Exception as exc:
         pytest.fail(f"no Docker engine: {exc}; run the suite with `make test`")
+    # Only runs that use the engine watch its event stream: a unit-only run needs no Docker.
+    COUNTER.start()
     yield client
     # Whatever a test left behind, remove it by the run's pool-name prefix.
     for row in client.api.containers(all=True, filters={"label": "vwe.pool"}):
@@ -165,8 +167,12 @@ class ContainerCounter:
         self.created = 0
         self.version = "?"
         self._stream: Any = None
+        self.started = False
 
     def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
         try:
             client = docker.from_env()
             self.version = client.version().get("Version", "?")
@@ -193,16 +199,13 @@ class ContainerCounter:
 COUNTER = ContainerCounter()
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    COUNTER.start()
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say what real parts the run used: the engine, the containers it created, the Redis."""
     COUNTER.stop()
-    terminalreporter.write_line(
-        f"real Docker engine {COUNTER.version}: this run created {COUNTER.created} "
-        "worker containers")
+    if COUNTER.started:
+        terminalreporter.write_line(
+            f"real Docker engine {COUNTER.version}: this run created {COUNTER.created} "
+            "worker containers")
     url = os.environ.get("VWE_TEST_REDIS_URL")
     if url:
         try:

@@ -8,8 +8,10 @@ gradual (at most `step_down` per decision) so a lull does not empty the pool.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
+from pool.core import constants
 from pool.core.policy import PoolPolicy
 
 
@@ -42,3 +44,11 @@ def autoscale_target(
     if wanted < current - step_down:
         wanted, reason = current - step_down, "step_down"
     return wanted, reason
+
+
+def boot_estimate(recent_boots: Sequence[float], boot_timeout_s: float) -> float:
+    """Seconds one boot takes, as the autoscaler plans for it: the median of the recent boots
+    (the last `constants.BOOT_HISTORY`), or a fraction of the boot timeout before any."""
+    if recent_boots:
+        return statistics.median(recent_boots)
+    return boot_timeout_s * constants.BOOT_GUESS_FRACTION

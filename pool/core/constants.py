@@ -1,43 +1,15 @@
-"""Every Redis key, prefix and TTL in one place. Keys live under the pool's name (`{p}`)."""
+"""Timings the daemon and the simulator share, defined once (docs/architecture.md, "One state
+machine"). Redis keys and TTLs are the store's (`pool.store.keys`)."""
 
-# Stream of job ids waiting to run; one consumer group of daemons reads it.
-JOB_STREAM = "{p}:stream:jobs"
-# The consumer group of the daemons on JOB_STREAM.
-JOB_GROUP = "daemons"
-# Hash per job: seed, status, timings, attempts, artifacts (JSON), error.
-JOB_KEY_PREFIX = "{p}:job:"
-# Seed -> job id for one generator version: the result cache and the dedup of concurrent requests.
-SEED_KEY_PREFIX = "{p}:seed:"
-# Count of jobs accepted and not yet finished: the queue cap is checked against it.
-QUEUE_DEPTH_KEY = "{p}:queue:depth"
-# Sorted set of arrival times (score = unix time) for the autoscaler and `simulate --export`.
-ARRIVALS_KEY = "{p}:arrivals"
-# List of the latest boot times (seconds, create -> ready), newest first, for
-# `simulate --from-redis`; capped at BOOT_TIMES_KEPT, no TTL (like the arrivals).
-BOOT_TIMES_KEY = "{p}:boots"
-# Hash of run-time pool policy (size, max, ...) set by PATCH /v1/pool; survives restarts;
-# every daemon re-reads it each heartbeat.
-POLICY_KEY = "{p}:policy"
-# Hash per container the daemon tracks, for `GET /v1/pool` from any process.
-CONTAINERS_KEY = "{p}:containers:"
-# Daemon heartbeat; expires when the daemon dies so others can adopt its containers.
-HEARTBEAT_KEY_PREFIX = "{p}:daemon:"
-# Pub/sub channel: a job's progress and completion, so waiters need not poll.
-EVENTS_CHANNEL_PREFIX = "{p}:events:"
-
-# Finished job records (and their seed cache entries) expire after VWE_RESULT_TTL_S.
-# Heartbeat TTL: a daemon missing this long is considered dead.
-HEARTBEAT_TTL_S = 5
-# How often the daemon refreshes its heartbeat and container records.
+# How often the daemon refreshes its heartbeat and container records (seconds); keep well
+# under `pool.store.keys.HEARTBEAT_TTL_S`.
 HEARTBEAT_INTERVAL_S = 1
-# Arrival history kept for the autoscaler and trace export.
-ARRIVALS_RETENTION_S = 24 * 3600
-# Boot times kept under BOOT_TIMES_KEY (and held by a daemon while Redis is unreachable).
-BOOT_TIMES_KEPT = 1000
-# Container records expire if no daemon refreshes them (a dead daemon's view goes stale).
-CONTAINER_RECORD_TTL_S = 30
-
-
-def key(template: str, pool: str, suffix: str = "") -> str:
-    """Expand one of the templates above for a pool."""
-    return template.format(p=pool) + suffix
+# How often the autoscaler recomputes the warm target (seconds).
+AUTOSCALE_INTERVAL_S = 5.0
+# How often orphaned containers are looked for and removed (seconds).
+REAP_INTERVAL_S = 5.0
+# How many recent boot durations the autoscaler takes the median of.
+BOOT_HISTORY = 50
+# Before any boot finished, the autoscaler assumes a boot takes this fraction of
+# VWE_BOOT_TIMEOUT_S.
+BOOT_GUESS_FRACTION = 0.25

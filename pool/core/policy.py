@@ -47,16 +47,17 @@ class PoolPolicy:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-@dataclass(frozen=True)
-class ContainerView:
-    """What the decisions need to know about one container."""
+@dataclass(slots=True)
+class ContainerRecord:
+    """What the decisions need to know about one container (times in seconds, unix or
+    virtual). `pool.core.machine.PoolMachine` owns and changes these; decisions only read."""
 
     id: str
     state: ContainerState
     created_at: float
     last_used_at: float
     uses: int = 0
-    claimed: bool = False  # a booting container already promised to a waiting job
+    promised: bool = False  # a booting container already promised to a waiting job
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Plan:
     retire: tuple[tuple[str, RecycleReason], ...] = field(default_factory=tuple)
 
 
-def recycle_reason(c: ContainerView, policy: PoolPolicy, now: float) -> RecycleReason | None:
+def recycle_reason(c: ContainerRecord, policy: PoolPolicy, now: float) -> RecycleReason | None:
     """Why an idle warm container is due for replacement, or None while it is fresh."""
     if c.uses >= policy.max_uses:
         return RecycleReason.MAX_USES
@@ -76,12 +77,12 @@ def recycle_reason(c: ContainerView, policy: PoolPolicy, now: float) -> RecycleR
     return None
 
 
-def _count(containers: Iterable[ContainerView], *states: ContainerState) -> int:
+def _count(containers: Iterable[ContainerRecord], *states: ContainerState) -> int:
     return sum(1 for c in containers if c.state in states)
 
 
 def plan(
-    containers: Sequence[ContainerView], policy: PoolPolicy, now: float, target: int,
+    containers: Sequence[ContainerRecord], policy: PoolPolicy, now: float, target: int,
     boots_blocked: bool = False,
 ) -> Plan:
     """What to boot and what to retire now so warm capacity meets `target` within `max`.
@@ -98,7 +99,7 @@ def plan(
     due_ids = {c.id for c, _ in due}
     fresh = [c for c in warm if c.id not in due_ids]
     spare_booting = sum(1 for c in containers
-                        if c.state is ContainerState.BOOTING and not c.claimed)
+                        if c.state is ContainerState.BOOTING and not c.promised)
     booting = _count(containers, ContainerState.BOOTING)
     total = _count(containers, *OCCUPYING)
 
@@ -151,7 +152,7 @@ def plan(
 
 
 def pick_lease(
-    containers: Sequence[ContainerView], policy: PoolPolicy, now: float
+    containers: Sequence[ContainerRecord], policy: PoolPolicy, now: float
 ) -> str | None:
     """The warm container for the next job: fresh before due, then the most recently used,
     so that containers above the target idle out (`surplus_idle_s`) instead of taking turns."""
@@ -163,14 +164,14 @@ def pick_lease(
     return best.id
 
 
-def pick_spare_boot(containers: Sequence[ContainerView]) -> str | None:
+def pick_spare_boot(containers: Sequence[ContainerRecord]) -> str | None:
     """A booting container nobody is waiting for, the oldest first: it will be ready soonest."""
-    spare = [c for c in containers if c.state is ContainerState.BOOTING and not c.claimed]
+    spare = [c for c in containers if c.state is ContainerState.BOOTING and not c.promised]
     return min(spare, key=lambda c: c.created_at).id if spare else None
 
 
 def can_cold_start(
-    containers: Sequence[ContainerView], policy: PoolPolicy, boots_blocked: bool = False
+    containers: Sequence[ContainerRecord], policy: PoolPolicy, boots_blocked: bool = False
 ) -> bool:
     """Room under the hard cap and the concurrent-boot limit for one more container."""
     return (
@@ -181,7 +182,7 @@ def can_cold_start(
 
 
 def has_capacity(
-    containers: Sequence[ContainerView], policy: PoolPolicy, boots_blocked: bool = False
+    containers: Sequence[ContainerRecord], policy: PoolPolicy, boots_blocked: bool = False
 ) -> bool:
     """Could a job start now (warm, a spare boot to claim, or room to cold-start)?"""
     return (
@@ -196,4 +197,6 @@ def boot_backoff(consecutive_failures: int, base_s: float, cap_s: float) -> floa
     cannot spin the daemon."""
     if consecutive_failures <= 0:
         return 0.0
-    return float(min(cap_s, base_s * 2 ** (consecutive_failures - 1)))
+    # The exponent is bounded: past 2**62 any cap is reached, and a larger power of two
+    # overflows a float after ~1000 failures in a row.
+    return float(min(cap_s, base_s * 2 ** min(consecutive_failures - 1, 62)))

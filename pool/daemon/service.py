@@ -12,13 +12,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Coroutine
-from statistics import median
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pool.core import constants
-from pool.core.autoscale import autoscale_target
+from pool.core.autoscale import autoscale_target, boot_estimate
 from pool.daemon.dispatcher import REDIS_ERRORS, Dispatcher
 from pool.daemon.runtime import ContainerRuntime
 from pool.daemon.warm_pool import WarmPool
@@ -67,8 +66,10 @@ class Daemon:
               **opts)
         every(self.heartbeat, "interval", seconds=constants.HEARTBEAT_INTERVAL_S, id="heartbeat",
               **opts)
-        every(self.pool.recover, "interval", seconds=5, id="reap", **opts)
-        every(self.autoscale, "interval", seconds=5, id="autoscale", **opts)
+        every(self.pool.recover, "interval", seconds=constants.REAP_INTERVAL_S, id="reap",
+              **opts)
+        every(self.autoscale, "interval", seconds=constants.AUTOSCALE_INTERVAL_S,
+              id="autoscale", **opts)
         self.scheduler.start()
         log.info("daemon started", instance=s.instance_id, size=self.pool.policy.size,
                  max=self.pool.policy.max, image=s.worker_image)
@@ -101,12 +102,11 @@ class Daemon:
     async def autoscale(self) -> None:
         p = self.pool.policy
         if not p.autoscale:
-            self.pool.autoscaled = None
+            self.pool.set_autoscaled(None)
             return
         now = time.time()
         arrivals = await self.store.arrivals(now - self.settings.autoscale_window_s)
-        boot_s = (median(self.pool.boot_times) if self.pool.boot_times
-                  else self.settings.boot_timeout_s / 4)
+        boot_s = boot_estimate(self.pool.boot_times, self.settings.boot_timeout_s)
         current = self.pool.target()
         target, reason = autoscale_target(
             arrivals, now, window_s=self.settings.autoscale_window_s, boot_s=boot_s,
@@ -114,8 +114,7 @@ class Daemon:
             current=current, step_down=self.settings.autoscale_step_down)
         if (target, reason) != self.pool.autoscaled:
             log.info("autoscale target", target=target, reason=reason, boot_s=round(boot_s, 2))
-        self.pool.autoscaled = (target, reason)
-        self.pool.reconcile()
+        self.pool.set_autoscaled((target, reason))
 
     def tasks(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
         """The long-running loops the composition root runs (and supervises) for the daemon."""

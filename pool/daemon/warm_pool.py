@@ -1,8 +1,10 @@
-"""The warm pool: containers booting -> warm -> busy -> (warm | retiring) -> gone, plus failed.
+"""The warm pool: the Docker side of the container state machine (`pool.core.machine`).
 
-Decisions come from `pool.core.policy`; this module carries them out against the runtime and keeps
-the bookkeeping. Everything runs on one event loop, so a lease is atomic without locks: no
-await sits between choosing a warm container and marking it busy.
+The machine decides every transition (booting -> warm -> busy -> warm | retiring -> gone, plus
+failed) with the pure decisions of `pool.core.policy`; this module carries out its effects
+against the runtime and reports boots, failures and removals back. Everything runs on one
+event loop, so a lease is atomic without locks: no await sits between choosing a warm
+container and marking it busy.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pool.core import constants
-from pool.core import policy as decide
-from pool.core.exceptions import BootFailed, PoolClosed
-from pool.core.policy import ContainerView, PoolPolicy
+from pool.core.exceptions import BootFailed
+from pool.core.machine import Boot, Effect, PoolMachine
+from pool.core.policy import ContainerRecord, PoolPolicy
 from pool.core.states import ContainerState, FailurePhase, LaunchType, RecycleReason
 from pool.daemon.agent_client import AgentClient
 from pool.daemon.runtime import (
@@ -37,6 +39,7 @@ from pool.daemon.runtime import (
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
+from pool.store import keys
 
 log = get_logger("vwe.pool")
 
@@ -48,15 +51,13 @@ EXITED_POLL_S = 1.0
 
 @dataclass(eq=False)
 class Container:
-    name: str
+    """One worker container: its record in the state machine plus what Docker and the agent
+    need (the container id, its bind-mounted folder, the agent's socket)."""
+
+    record: ContainerRecord
     host_dir: Path
-    state: ContainerState
-    created_at: float
-    last_used_at: float
     owner: str
     id: str = ""
-    uses: int = 0
-    claimed: bool = False
     ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
                                         .create_future())
     agent: AgentClient = field(init=False)
@@ -64,9 +65,21 @@ class Container:
     def __post_init__(self) -> None:
         self.agent = AgentClient(self.host_dir)
 
-    def view(self) -> ContainerView:
-        return ContainerView(self.name, self.state, self.created_at, self.last_used_at,
-                             self.uses, self.claimed)
+    @property
+    def name(self) -> str:
+        return self.record.id
+
+    @property
+    def state(self) -> ContainerState:
+        return self.record.state
+
+    @property
+    def uses(self) -> int:
+        return self.record.uses
+
+    @property
+    def created_at(self) -> float:
+        return self.record.created_at
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,9 @@ class Lease:
 
 
 class WarmPool:
+    """The pool's Docker effects around its `PoolMachine`: the machine decides each
+    transition; this class boots, probes and removes containers and reports back."""
+
     def __init__(
         self, settings: Settings, runtime: ContainerRuntime, metrics: Metrics, *,
         clock: Callable[[], float] = time.time,
@@ -87,49 +103,53 @@ class WarmPool:
         self.clock = clock
         self.template = settings.template
         self.instance = settings.instance_id
-        self.policy = settings.pool_policy()
+        self.machine = PoolMachine(
+            settings.pool_policy(), new_id=self._new_name,
+            boot_backoff_s=settings.boot_backoff_s,
+            boot_backoff_max_s=settings.boot_backoff_max_s)
         metrics.init_template(self.template)
-        self.autoscaled: tuple[int, str] | None = None
         self.containers: dict[str, Container] = {}
         self._alive_daemons = alive_daemons
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Recent boot durations: the autoscaler plans for one boot time ahead.
-        self.boot_times: deque[float] = deque(maxlen=50)
+        self.boot_times: deque[float] = deque(maxlen=constants.BOOT_HISTORY)
         # Boot times not yet recorded in Redis (the heartbeat takes them).
-        self.unrecorded_boots: deque[float] = deque(maxlen=constants.BOOT_TIMES_KEPT)
-        self._boot_failures = 0
-        self._boots_blocked_until = 0.0
-        self._closing = False
-        # Latched once the pool first reaches its target: readiness means "has booted", and
-        # must not flap while each lease's replacement boots.
-        self.filled = False
+        self.unrecorded_boots: deque[float] = deque(maxlen=keys.BOOT_TIMES_KEPT)
         self.sockets_dir = settings.sockets_dir.resolve()
 
+    def _new_name(self) -> str:
+        return f"{self.settings.pool_name}-{self.template}-{uuid.uuid4().hex[:10]}"
+
     # ---------- reading state ----------
-    def views(self) -> list[ContainerView]:
-        return [c.view() for c in self.containers.values()]
+    @property
+    def policy(self) -> PoolPolicy:
+        return self.machine.policy
+
+    @policy.setter
+    def policy(self, policy: PoolPolicy) -> None:
+        """Set without replanning (start-up, before the first plan); else `set_policy`."""
+        self.machine.policy = policy
+
+    @property
+    def autoscaled(self) -> tuple[int, str] | None:
+        return self.machine.autoscaled
+
+    @property
+    def filled(self) -> bool:
+        return self.machine.filled
 
     def target(self) -> int:
-        if self.policy.autoscale and self.autoscaled is not None:
-            return self.autoscaled[0]
-        return self.policy.size
+        return self.machine.target()
 
     def cap(self) -> int:
-        return self.policy.max
+        return self.machine.cap()
 
     def state_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for c in self.containers.values():
-            counts[c.state.value] = counts.get(c.state.value, 0) + 1
-        return counts
-
-    def boots_blocked(self) -> bool:
-        return self._closing or self.clock() < self._boots_blocked_until
+        return self.machine.state_counts()
 
     def has_capacity(self) -> bool:
-        return not self._closing and decide.has_capacity(self.views(), self.policy,
-                                                         self.boots_blocked())
+        return self.machine.has_capacity(self.clock())
 
     def snapshot(self) -> list[dict[str, Any]]:
         now = self.clock()
@@ -155,23 +175,31 @@ class WarmPool:
         self.reconcile()
 
     def set_policy(self, policy: PoolPolicy) -> None:
-        if policy != self.policy:
-            log.info("pool policy changed", old=self.policy.__dict__, new=policy.__dict__)
-            self.policy = policy
-            self.reconcile()
+        old = self.machine.policy
+        if policy != old:
+            log.info("pool policy changed", old=old.__dict__, new=policy.__dict__)
+            self._apply(self.machine.set_policy(policy, self.clock()))
+
+    def set_autoscaled(self, choice: tuple[int, str] | None) -> None:
+        """The autoscaler's (target, reason), or None while autoscaling is off."""
+        self.machine.set_autoscaled(choice)
+        self.reconcile()
 
     def reconcile(self) -> None:
         """Boot and retire until warm capacity meets the target: called on every change."""
-        if self._closing:
-            return
-        if not self.filled:
-            self.filled = self.state_counts().get("warm", 0) >= min(self.target(), self.cap())
-        plan = decide.plan(self.views(), self.policy, self.clock(), self.target(),
-                           self.boots_blocked())
-        for name, reason in plan.retire:
-            self._retire(self.containers[name], reason)
-        for _ in range(plan.boots):
-            self._spawn_boot(claimed=False)
+        self._apply(self.machine.reconcile(self.clock()))
+
+    def _apply(self, effects: Iterable[Effect]) -> None:
+        """Carry out the machine's effects: boots and removals run as tasks."""
+        for effect in effects:
+            if isinstance(effect, Boot):
+                self._start_boot(effect.id)
+            else:
+                c = self.containers[effect.id]
+                self.metrics.recycled_total.labels(self.template, effect.reason.value).inc()
+                log.info("container retiring", container=c.name, reason=effect.reason.value,
+                         uses=c.uses)
+                self._spawn(self._remove(c))
         self._notify()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -179,11 +207,9 @@ class WarmPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _spawn_boot(self, claimed: bool) -> Container:
-        now = self.clock()
-        name = f"{self.settings.pool_name}-{self.template}-{uuid.uuid4().hex[:10]}"
-        c = Container(name=name, host_dir=self.sockets_dir / name, state=ContainerState.BOOTING,
-                      created_at=now, last_used_at=now, owner=self.instance, claimed=claimed)
+    def _start_boot(self, name: str) -> Container:
+        c = Container(record=self.machine.records[name], host_dir=self.sockets_dir / name,
+                      owner=self.instance)
         self.containers[name] = c
         self._spawn(self._boot(c))
         return c
@@ -223,17 +249,14 @@ class WarmPool:
             if outcome != "cancelled":
                 self.metrics.boot_duration.labels(self.template, outcome).observe(elapsed)
             if outcome == "ready":
-                self._boot_failures = 0
                 self.boot_times.append(elapsed)
                 self.unrecorded_boots.append(elapsed)
-                c.state = ContainerState.BUSY if c.claimed else ContainerState.WARM
-                c.last_used_at = self.clock()
+                effects = self.machine.boot_ready(c.name, self.clock())
                 c.ready.set_result(None)
                 log.info("container warm", container=c.name, boot_s=round(elapsed, 3))
+                self._apply(effects)
             else:
                 await self._boot_failed(c, outcome)
-            if not self._closing:
-                self.reconcile()
 
     async def _wait_ready(self, c: Container, started: float) -> None:
         next_exit_check = time.monotonic() + EXITED_POLL_S
@@ -247,12 +270,9 @@ class WarmPool:
         await c.agent.connect()
 
     async def _boot_failed(self, c: Container, outcome: str) -> None:
-        c.state = ContainerState.FAILED
-        if outcome != "cancelled":
-            self._boot_failures += 1
-            backoff = decide.boot_backoff(self._boot_failures, self.settings.boot_backoff_s,
-                                          self.settings.boot_backoff_max_s)
-            self._boots_blocked_until = self.clock() + backoff
+        counted = outcome != "cancelled"
+        backoff = self.machine.boot_failed(c.name, self.clock(), counted=counted)
+        if counted:
             self.metrics.container_failures.labels(self.template, FailurePhase.BOOT).inc()
             logs = await self._logs(c)
             log.error("container failed to boot", container=c.name, outcome=outcome,
@@ -283,14 +303,6 @@ class WarmPool:
         else:
             path.chmod(0o777)
 
-    def _retire(self, c: Container, reason: RecycleReason) -> None:
-        if c.state in (ContainerState.RETIRING, ContainerState.GONE):
-            return
-        c.state = ContainerState.RETIRING
-        self.metrics.recycled_total.labels(self.template, reason.value).inc()
-        log.info("container retiring", container=c.name, reason=reason.value, uses=c.uses)
-        self._spawn(self._remove(c))
-
     async def _remove(self, c: Container) -> None:
         try:
             if c.id:
@@ -298,60 +310,36 @@ class WarmPool:
         except Exception as exc:
             # Forget it anyway: the periodic reaper finds it by label and removes it then.
             log.warning("container removal failed", container=c.name, error=repr(exc))
-        c.state = ContainerState.GONE
         c.agent.close()
         self.containers.pop(c.name, None)
         shutil.rmtree(c.host_dir, ignore_errors=True)
-        self.reconcile()  # a freed slot under the cap may be wanted for a replacement now
+        # A freed slot under the cap may be wanted for a replacement now.
+        self._apply(self.machine.removed(c.name, self.clock()))
 
     # ---------- leasing ----------
     async def acquire(self) -> Lease:
-        """A container for one job: warm if any, else a boot (claimed or new), else wait."""
+        """A container for one job: warm if any, else a boot (promised or new), else wait.
+        Raises PoolClosed once draining."""
         while True:
-            if self._closing:
-                raise PoolClosed("the pool is draining")
-            views = self.views()
-            name = decide.pick_lease(views, self.policy, self.clock())
-            if name is not None:
-                c = self.containers[name]
-                c.state = ContainerState.BUSY
-                c.uses += 1
-                # The caller replenishes (`reconcile`) right after its handoff: starting a
-                # boot first would put the Docker SDK's work on this process's GIL in the
-                # handoff's path.
-                return Lease(c, LaunchType.WARM)
-            name = decide.pick_spare_boot(views)
-            if name is not None:
-                c = self.containers[name]
-                c.claimed = True
-                self.reconcile()
-            elif decide.can_cold_start(views, self.policy, self.boots_blocked()):
-                c = self._spawn_boot(claimed=True)
-            else:
+            step = self.machine.lease(self.clock())
+            if step is None:
                 await self.wait_changed(timeout=1.0)
                 continue
+            if step.launch_type is LaunchType.WARM:
+                return Lease(self.containers[step.id], LaunchType.WARM)
+            self._apply(step.effects)
+            c = self.containers[step.id]
             try:
                 await asyncio.shield(c.ready)
             except BootFailed:
                 continue
-            c.uses += 1
             return Lease(c, LaunchType.COLD)
 
     def release(self, c: Container, *, healthy: bool, phase: FailurePhase | None = None) -> None:
         """Give a container back after a job: warm again, or retired."""
-        c.last_used_at = self.clock()
-        c.claimed = False
-        if c.state is not ContainerState.BUSY:
-            return  # already retired (drain, or killed and noticed)
-        if not healthy:
-            if phase is not None:
-                self.metrics.container_failures.labels(self.template, phase.value).inc()
-            self._retire(c, RecycleReason.UNHEALTHY)
-        elif c.uses >= self.policy.max_uses:
-            self._retire(c, RecycleReason.MAX_USES)
-        else:
-            c.state = ContainerState.WARM
-        self.reconcile()
+        if not healthy and phase is not None and c.state is ContainerState.BUSY:
+            self.metrics.container_failures.labels(self.template, phase.value).inc()
+        self._apply(self.machine.release(c.name, self.clock(), healthy=healthy))
 
     # ---------- maintenance ----------
     async def check_health(self) -> None:
@@ -361,7 +349,7 @@ class WarmPool:
         for c, answer in zip(warm, answers, strict=True):
             if answer is None and c.state is ContainerState.WARM:
                 log.warning("container failed its health probe", container=c.name)
-                self._retire(c, RecycleReason.UNHEALTHY)
+                self._apply(self.machine.retire(c.name, RecycleReason.UNHEALTHY))
         self.reconcile()
 
     async def recover(self) -> None:
@@ -379,9 +367,10 @@ class WarmPool:
             answer = await AgentClient(host_dir).ping() if info.running else None
             if answer is not None and not answer.get("busy") and len(self.containers) < self.cap():
                 created = float(info.labels.get(LABEL_CREATED) or self.clock())
-                c = Container(name=info.name, host_dir=host_dir, state=ContainerState.WARM,
-                              created_at=created, last_used_at=self.clock(), owner=self.instance,
-                              id=info.id, uses=int(answer.get("uses", 0)))
+                self.machine.adopt(info.name, created_at=created, now=self.clock(),
+                                   uses=int(answer.get("uses", 0)))
+                c = Container(record=self.machine.records[info.name], host_dir=host_dir,
+                              owner=self.instance, id=info.id)
                 c.ready.set_result(None)
                 self.containers[c.name] = c
                 log.info("container adopted", container=c.name, previous_owner=owner)
@@ -392,7 +381,7 @@ class WarmPool:
 
     async def drain(self, timeout: float) -> None:
         """Stop leasing, let busy containers finish up to `timeout`, then remove everything."""
-        self._closing = True
+        self.machine.close()
         self._notify()
         deadline = time.monotonic() + timeout
         while (any(c.state is ContainerState.BUSY for c in self.containers.values())

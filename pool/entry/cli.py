@@ -163,7 +163,7 @@ def cmd_worldgen(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from pool.sim.simulate import main as simulate_main
+    from pool.sim.cli import main as simulate_main
 
     return simulate_main(args)
 
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="what-if: latency and cost against pool size")
     try:
-        from pool.sim.simulate import add_arguments
+        from pool.sim.cli import add_arguments
         add_arguments(sim)
     except ImportError:
         pass

@@ -13,11 +13,9 @@ import math
 import random
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-from pool.core import constants
+from typing import Protocol
 
 # Offsets larger than this are taken for unix times and shifted to start at 0.
 UNIX_TIME_THRESHOLD = 1e8
@@ -189,64 +187,3 @@ def normalize_trace(values: Sequence[float]) -> list[float]:
     if times and times[0] < 0:
         raise ValueError("the trace holds negative offsets")
     return times
-
-
-# ---------------------------------------------------------------------------------------------
-# Redis
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class RedisTrace:
-    arrivals: list[float]  # unix times
-    generation_s: list[float]
-    launch_types: dict[str, int]
-    boot_s: list[float] = field(default_factory=list)  # the latest, newest first
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _num(raw: dict[str, str], name: str) -> float | None:
-    try:
-        value = float(raw.get(name) or "nan")
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def read_redis_trace(client: Any, pool_name: str, batch: int = 500) -> RedisTrace:
-    """Arrivals from `{pool}:arrivals`, generation times from the job hashes and the
-    daemons' latest boot times from `{pool}:boots`.
-
-    A job's generation time is its recorded `generation_s` (the agent's own time); a job
-    without it falls back to finished_at - started_at when it ran warm (a cold run's span
-    includes the boot). `client` is a synchronous redis-py client.
-    """
-    arrivals_key = constants.key(constants.ARRIVALS_KEY, pool_name)
-    entries = client.zrange(arrivals_key, 0, -1, withscores=True)
-    ids = [_text(member) for member, _ in entries]
-    arrivals = sorted(float(score) for _, score in entries)
-    prefix = constants.key(constants.JOB_KEY_PREFIX, pool_name)
-    generation: list[float] = []
-    launches: dict[str, int] = {}
-    for start in range(0, len(ids), batch):
-        pipe = client.pipeline(transaction=False)
-        for job_id in ids[start:start + batch]:
-            pipe.hgetall(prefix + job_id)
-        for raw_hash in pipe.execute():
-            raw = {_text(k): _text(v) for k, v in (raw_hash or {}).items()}
-            if not raw:
-                continue  # expired
-            launch = raw.get("launch_type", "")
-            if launch:
-                launches[launch] = launches.get(launch, 0) + 1
-            gen = _num(raw, "generation_s")
-            if gen is None and launch == "warm" and raw.get("status") == "succeeded":
-                started, finished = _num(raw, "started_at"), _num(raw, "finished_at")
-                if started is not None and finished is not None:
-                    gen = finished - started
-            if gen is not None and gen > 0:
-                generation.append(gen)
-    boots = [float(_text(v)) for v in
-             client.lrange(constants.key(constants.BOOT_TIMES_KEY, pool_name), 0, -1)]
-    return RedisTrace(arrivals, generation, launches, [b for b in boots if b > 0])

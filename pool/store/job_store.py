@@ -17,12 +17,12 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
-from pool.core import constants as c
 from pool.core.exceptions import QueueFull
 from pool.core.jobs import Artifact, Job, encode_artifacts, new_job_id
 from pool.core.policy import PoolPolicy
 from pool.core.states import JobState
 from pool.infra.logs import get_logger
+from pool.store import keys as k
 from pool.store.autopipeline import AutoPipeline
 
 log = get_logger("vwe.store")
@@ -140,10 +140,10 @@ class JobStore:
         self.pool = pool_name
         self.result_ttl_s = result_ttl_s
         self.queue_max = queue_max
-        self.stream = c.key(c.JOB_STREAM, pool_name)
-        self.depth_key = c.key(c.QUEUE_DEPTH_KEY, pool_name)
-        self.job_prefix = c.key(c.JOB_KEY_PREFIX, pool_name)
-        self.events = c.key(c.EVENTS_CHANNEL_PREFIX, pool_name)
+        self.stream = k.key(k.JOB_STREAM, pool_name)
+        self.depth_key = k.key(k.QUEUE_DEPTH_KEY, pool_name)
+        self.job_prefix = k.key(k.JOB_KEY_PREFIX, pool_name)
+        self.events = k.key(k.EVENTS_CHANNEL_PREFIX, pool_name)
         self._submit_sha = self.redis.register_script(_SUBMIT_LUA).sha
         # The API's busiest call; with min_replicas, acknowledged only once replicated.
         self._submits = AutoPipeline(redis, min_replicas=min_replicas,
@@ -157,11 +157,11 @@ class JobStore:
     def seed_key(self, seed: str, generator: str, options: dict[str, Any] | str) -> str:
         """`options` as a dict, or already encoded by `_options_text`."""
         opts = options if isinstance(options, str) else _options_text(options)
-        return c.key(c.SEED_KEY_PREFIX, self.pool, f"{generator}:{opts}:{seed}")
+        return k.key(k.SEED_KEY_PREFIX, self.pool, f"{generator}:{opts}:{seed}")
 
     async def ensure_group(self) -> None:
         try:
-            await self.redis.xgroup_create(self.stream, c.JOB_GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(self.stream, k.JOB_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -180,7 +180,7 @@ class JobStore:
         result = await self._submits.run_script(
             _SUBMIT_LUA, self._submit_sha,
             keys=[self.seed_key(seed, generator, options_text), self.depth_key, self.stream,
-                  c.key(c.ARRIVALS_KEY, self.pool)],
+                  k.key(k.ARRIVALS_KEY, self.pool)],
             args=[self.job_prefix, job.id, fields["queued_at"], self.queue_max,
                   self.result_ttl_s, max(10_000, 10 * self.queue_max), orjson.dumps(fields)],
         )
@@ -208,7 +208,7 @@ class JobStore:
     # ---- daemon side ----
     async def read_new(self, consumer: str, block_ms: int) -> StreamEntry | None:
         """One new stream entry id for this consumer, or None after `block_ms`."""
-        reply = await self.redis.xreadgroup(c.JOB_GROUP, consumer, {self.stream: ">"},
+        reply = await self.redis.xreadgroup(k.JOB_GROUP, consumer, {self.stream: ">"},
                                             count=1, block=block_ms)
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
@@ -217,46 +217,46 @@ class JobStore:
 
     async def reclaim_stale(self, consumer: str, min_idle_s: float) -> StreamEntry | None:
         """One entry whose consumer went quiet for `min_idle_s`, now ours."""
-        reply = await self.redis.xautoclaim(self.stream, c.JOB_GROUP, consumer,
+        reply = await self.redis.xautoclaim(self.stream, k.JOB_GROUP, consumer,
                                             min_idle_time=int(min_idle_s * 1000), count=1)
         entries = reply[1] if reply else []
         for entry_id, fields in entries:
             if fields:
                 return _entry(entry_id, fields)
-            await self.redis.xack(self.stream, c.JOB_GROUP, entry_id)  # trimmed away
+            await self.redis.xack(self.stream, k.JOB_GROUP, entry_id)  # trimmed away
         return None
 
     async def reclaim_from_dead(self, consumer: str, alive: set[str]) -> StreamEntry | None:
         """One entry held by a consumer whose daemon's heartbeat expired: no need to wait."""
-        for info in await self.redis.xinfo_consumers(self.stream, c.JOB_GROUP):
+        for info in await self.redis.xinfo_consumers(self.stream, k.JOB_GROUP):
             name = _s(info["name"])
             if name == consumer or name in alive:
                 continue
             if int(info["pending"]) == 0:
-                await self.redis.xgroup_delconsumer(self.stream, c.JOB_GROUP, name)
+                await self.redis.xgroup_delconsumer(self.stream, k.JOB_GROUP, name)
                 continue
-            pending = await self.redis.xpending_range(self.stream, c.JOB_GROUP, "-", "+", 1,
+            pending = await self.redis.xpending_range(self.stream, k.JOB_GROUP, "-", "+", 1,
                                                       consumername=name)
             for p in pending:
-                claimed = await self.redis.xclaim(self.stream, c.JOB_GROUP, consumer, 0,
+                claimed = await self.redis.xclaim(self.stream, k.JOB_GROUP, consumer, 0,
                                                   [p["message_id"]])
                 for entry_id, fields in claimed:
                     if fields:
                         return _entry(entry_id, fields)
-                    await self.redis.xack(self.stream, c.JOB_GROUP, entry_id)
+                    await self.redis.xack(self.stream, k.JOB_GROUP, entry_id)
         return None
 
     async def keep_claimed(self, consumer: str, entry_ids: list[str]) -> None:
         """Reset the idle time of entries still running here, so nobody reclaims them."""
         if entry_ids:
-            await self.redis.xclaim(self.stream, c.JOB_GROUP, consumer, 0, entry_ids,
+            await self.redis.xclaim(self.stream, k.JOB_GROUP, consumer, 0, entry_ids,
                                     justid=True)
 
     async def start_attempt(self, entry: StreamEntry, consumer: str) -> Attempt | None:
         """Mark the job running for a new attempt, in one round trip (this is on the handoff
         path); None (and acked) when there is nothing to run: it finished elsewhere or expired."""
         raw = await self._start(keys=[self.job_key(entry.job_id), self.depth_key, self.stream],
-                                args=[c.JOB_GROUP, entry.entry_id, repr(time.time()), consumer])
+                                args=[k.JOB_GROUP, entry.entry_id, repr(time.time()), consumer])
         return Attempt(entry.entry_id, Job.from_hash(_pairs(raw))) if raw else None
 
     async def _finish(self, attempt: Attempt, fields: dict[str, Any], *, requeue: bool,
@@ -273,7 +273,7 @@ class JobStore:
                     return False  # another daemon reclaimed this job: its result wins
                 pipe.multi()
                 pipe.hset(key, mapping=fields)
-                pipe.xack(self.stream, c.JOB_GROUP, attempt.entry_id)
+                pipe.xack(self.stream, k.JOB_GROUP, attempt.entry_id)
                 if requeue:
                     pipe.incr(self.depth_key)
                     pipe.xadd(self.stream, {"job": attempt.job.id},
@@ -322,42 +322,42 @@ class JobStore:
     # ---- policy, heartbeats, pool snapshots, arrivals ----
     async def load_policy(self, base: PoolPolicy) -> PoolPolicy:
         """The persisted run-time policy laid over `base` (the configured one)."""
-        raw = await self.redis.hgetall(c.key(c.POLICY_KEY, self.pool))
+        raw = await self.redis.hgetall(k.key(k.POLICY_KEY, self.pool))
         return policy_from_hash(base, {_s(k): _s(v) for k, v in raw.items()})
 
     async def save_policy(self, policy: PoolPolicy) -> None:
         fields = {k: (int(v) if isinstance(v, bool) else v) for k, v in policy.__dict__.items()}
-        await self.redis.hset(c.key(c.POLICY_KEY, self.pool), mapping=fields)
+        await self.redis.hset(k.key(k.POLICY_KEY, self.pool), mapping=fields)
 
     async def heartbeat(self, instance: str, snapshot: dict[str, Any],
                         boot_times: Sequence[float] = ()) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(c.key(c.HEARTBEAT_KEY_PREFIX, self.pool, instance), "1",
-                     ex=c.HEARTBEAT_TTL_S)
-            pipe.set(c.key(c.CONTAINERS_KEY, self.pool, instance), json.dumps(snapshot),
-                     ex=c.CONTAINER_RECORD_TTL_S)
+            pipe.set(k.key(k.HEARTBEAT_KEY_PREFIX, self.pool, instance), "1",
+                     ex=k.HEARTBEAT_TTL_S)
+            pipe.set(k.key(k.CONTAINERS_KEY, self.pool, instance), json.dumps(snapshot),
+                     ex=k.CONTAINER_RECORD_TTL_S)
             if boot_times:
-                key = c.key(c.BOOT_TIMES_KEY, self.pool)
+                key = k.key(k.BOOT_TIMES_KEY, self.pool)
                 pipe.lpush(key, *(round(t, 4) for t in boot_times))
-                pipe.ltrim(key, 0, c.BOOT_TIMES_KEPT - 1)
+                pipe.ltrim(key, 0, k.BOOT_TIMES_KEPT - 1)
             await pipe.execute()
 
     async def forget_daemon(self, instance: str) -> None:
-        await self.redis.delete(c.key(c.HEARTBEAT_KEY_PREFIX, self.pool, instance),
-                                c.key(c.CONTAINERS_KEY, self.pool, instance))
+        await self.redis.delete(k.key(k.HEARTBEAT_KEY_PREFIX, self.pool, instance),
+                                k.key(k.CONTAINERS_KEY, self.pool, instance))
 
     async def alive_daemons(self) -> set[str]:
-        prefix = c.key(c.HEARTBEAT_KEY_PREFIX, self.pool)
+        prefix = k.key(k.HEARTBEAT_KEY_PREFIX, self.pool)
         return {_s(k)[len(prefix):] async for k in self.redis.scan_iter(match=prefix + "*")}
 
     async def pool_snapshots(self) -> list[dict[str, Any]]:
-        prefix = c.key(c.CONTAINERS_KEY, self.pool)
+        prefix = k.key(k.CONTAINERS_KEY, self.pool)
         keys = [k async for k in self.redis.scan_iter(match=prefix + "*")]
         values = await self.redis.mget(keys) if keys else []
         return [json.loads(v) for v in values if v]
 
     async def arrivals(self, since: float) -> list[float]:
-        key = c.key(c.ARRIVALS_KEY, self.pool)
-        await self.redis.zremrangebyscore(key, 0, time.time() - c.ARRIVALS_RETENTION_S)
+        key = k.key(k.ARRIVALS_KEY, self.pool)
+        await self.redis.zremrangebyscore(key, 0, time.time() - k.ARRIVALS_RETENTION_S)
         return [float(s) for _, s in await self.redis.zrangebyscore(key, since, "+inf",
                                                                      withscores=True)]

@@ -6,7 +6,7 @@ import pytest
 
 from pool.core import policy as decide
 from pool.core.autoscale import autoscale_target, poisson_quantile
-from pool.core.policy import ContainerView, PoolPolicy
+from pool.core.policy import ContainerRecord, PoolPolicy
 from pool.core.states import ContainerState as S
 from pool.core.states import RecycleReason
 
@@ -16,8 +16,8 @@ NOW = 10_000.0
 
 
 def view(cid: str, state: S = S.WARM, age: float = 10, idle: float = 1, uses: int = 0,
-         claimed: bool = False) -> ContainerView:
-    return ContainerView(cid, state, NOW - age, NOW - idle, uses, claimed)
+         promised: bool = False) -> ContainerRecord:
+    return ContainerRecord(cid, state, NOW - age, NOW - idle, uses, promised)
 
 
 def policy(**kw: object) -> PoolPolicy:
@@ -37,10 +37,10 @@ def test_boots_respect_concurrent_limit_and_cap() -> None:
     assert decide.plan(busy, policy(size=2), NOW, 2).boots == 1  # cap 4, 3 busy
 
 
-def test_booting_spares_count_toward_target_but_claimed_ones_do_not() -> None:
+def test_booting_spares_count_toward_target_but_promised_ones_do_not() -> None:
     assert decide.plan([view("a", S.BOOTING), view("b", S.BOOTING)], policy(), NOW, 2).boots == 0
-    claimed = [view("a", S.BOOTING, claimed=True), view("b", S.BOOTING)]
-    assert decide.plan(claimed, policy(max_concurrent_boots=3), NOW, 2).boots == 1
+    promised = [view("a", S.BOOTING, promised=True), view("b", S.BOOTING)]
+    assert decide.plan(promised, policy(max_concurrent_boots=3), NOW, 2).boots == 1
 
 
 def test_backoff_blocks_boots() -> None:
@@ -64,7 +64,7 @@ def test_recycle_is_rolling_replacement_boots_first() -> None:
     (view("x", idle=601), RecycleReason.IDLE),
     (view("x"), None),
 ])
-def test_recycle_reasons(v: ContainerView, reason: RecycleReason | None) -> None:
+def test_recycle_reasons(v: ContainerRecord, reason: RecycleReason | None) -> None:
     assert decide.recycle_reason(v, policy(), NOW) == reason
 
 
@@ -119,7 +119,7 @@ def test_capacity_and_cold_start() -> None:
     assert decide.has_capacity([], p)
     full = [view("a", S.BUSY), view("b", S.BUSY)]
     assert not decide.has_capacity(full, p)
-    assert decide.pick_spare_boot([view("a", S.BOOTING, claimed=True)]) is None
+    assert decide.pick_spare_boot([view("a", S.BOOTING, promised=True)]) is None
     assert decide.pick_spare_boot([view("a", S.BOOTING, age=1), view("b", S.BOOTING, age=9)]) == "b"
 
 

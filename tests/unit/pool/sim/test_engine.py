@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-import pool.sim.simulate as sim
+import pool.sim.engine as sim
 from pool.core import policy as policy_module
+from pool.core.machine import PoolMachine
 from pool.core.policy import PoolPolicy
-from pool.entry import cli
-from pool.sim.simulate import SimResult, parse_sizes, recommend, simulate
+from pool.sim.cli import parse_sizes
+from pool.sim.engine import SimResult, recommend, simulate
 from pool.sim.workload import (
     Constant,
     Empirical,
@@ -24,7 +25,6 @@ from pool.sim.workload import (
     normalize_trace,
     parse_distribution,
     poisson_arrivals,
-    read_redis_trace,
 )
 
 pytestmark = pytest.mark.unit
@@ -150,20 +150,18 @@ def test_a_finished_removal_replans_at_once_as_the_daemon_does() -> None:
 
 
 def test_decisions_come_from_the_pool_policy_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pool.core.autoscale
-    import pool.core.policy
-
+    """The engine drives the daemon's own state machine, which asks `pool.core.policy`."""
     calls: dict[str, int] = {}
 
     def spy(name: str) -> Any:
-        home = pool.core.autoscale if name == "autoscale_target" else pool.core.policy
+        home = sim if name == "autoscale_target" else policy_module
         real = getattr(home, name)
 
         def wrapper(*a: Any, **k: Any) -> Any:
             calls[name] = calls.get(name, 0) + 1
             return real(*a, **k)
 
-        monkeypatch.setattr(sim, name, wrapper)
+        monkeypatch.setattr(home, name, wrapper)
 
     for name in ("plan", "pick_lease", "pick_spare_boot", "can_cold_start", "has_capacity",
                  "autoscale_target"):
@@ -188,10 +186,10 @@ def test_skipping_idle_ticks_changes_nothing(monkeypatch: pytest.MonkeyPatch) ->
         planned["n"] += 1
         return real(*a, **k)
 
-    monkeypatch.setattr(sim, "plan", counting)
+    monkeypatch.setattr(policy_module, "plan", counting)
     simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, **kw)
     lean_plans = planned["n"]
-    monkeypatch.setattr(sim._Sim, "maybe_reconcile", sim._Sim.reconcile)
+    monkeypatch.setattr(PoolMachine, "tick", PoolMachine.reconcile)
     planned["n"] = 0
     eager = [simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, **kw),
              simulate(arrivals, pol, LogNormal.from_mean_std(20, 6), GEN, autoscale=True, **kw)]
@@ -288,134 +286,15 @@ def test_sizes_and_traces() -> None:
     assert normalize_trace([3.0, 1.0]) == [1.0, 3.0]
 
 
-# ---------- Redis ----------
-class FakePipeline:
-    def __init__(self, data: dict[str, dict[bytes, bytes]]) -> None:
-        self.data = data
-        self.keys: list[str] = []
-
-    def hgetall(self, key: str) -> None:
-        self.keys.append(key)
-
-    def execute(self) -> list[dict[bytes, bytes]]:
-        return [self.data.get(k, {}) for k in self.keys]
-
-
-class FakeRedis:
-    def __init__(self, pool: str = "vwe") -> None:
-        base = 1_700_000_000.0
-        self.zset = [(f"j{i}".encode(), base + 30 * i) for i in range(6)]
-        self.hashes: dict[str, dict[bytes, bytes]] = {}
-        for i in range(5):  # j5 has expired
-            fields = {"status": "succeeded", "launch_type": "warm" if i else "cold",
-                      "queued_at": repr(base + 30 * i), "started_at": repr(base + 30 * i),
-                      "finished_at": repr(base + 30 * i + 4)}
-            if i != 4:
-                fields["generation_s"] = repr(2.0 + i)
-            self.hashes[f"{pool}:job:j{i}"] = {k.encode(): v.encode() for k, v in fields.items()}
-        self.boots = [b"21.5", b"19.25", b"20.0"]
-        self.asked: list[str] = []
-
-    def lrange(self, key: str, start: int, end: int) -> list[bytes]:
-        self.asked.append(key)
-        return list(self.boots)
-
-    def zrange(self, key: str, start: int, end: int, withscores: bool = False
-               ) -> list[tuple[bytes, float]]:
-        self.asked.append(key)
-        return list(self.zset)
-
-    def pipeline(self, transaction: bool = True) -> FakePipeline:
-        return FakePipeline(self.hashes)
-
-
-def test_redis_trace_reads_arrivals_and_generation_times() -> None:
-    fake = FakeRedis("p1")
-    trace = read_redis_trace(fake, "p1", batch=2)
-    assert fake.asked == ["p1:arrivals", "p1:boots"]
-    assert len(trace.arrivals) == 6
-    # Recorded generation_s, and finished - started for the warm job without it.
-    assert sorted(trace.generation_s) == [2.0, 3.0, 4.0, 4.0, 5.0]
-    assert trace.launch_types == {"cold": 1, "warm": 4}
-    assert trace.boot_s == [21.5, 19.25, 20.0]
-
-
-# ---------- CLI ----------
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(["simulate", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No .env and no VWE_ variables from the developer's shell."""
-    import os
-
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("VWE_"):
-            monkeypatch.delenv(name)
-    return tmp_path
-
-
-def test_cli_writes_a_plot_and_a_table(clean_env: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
-    png = clean_env / "out.png"
-    code, out, err = run_cli(["--rate", "0.2", "--duration", "900", "--sizes", "0-3",
-                              "--autoscale", "--target-p95", "5", "--plot", str(png)], capsys)
-    assert code == 0, err
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "size |" in out and "container-hours" in out
-    assert "recommendation: pool size" in out
-    assert "auto |" in out
-
-
-def test_cli_json_recommendation_meets_target(clean_env: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    trace = clean_env / "trace.json"
-    trace.write_text(json.dumps([1_700_000_000 + t for t in poisson_arrivals(0.3, 1800, 4)]))
-    code, out, err = run_cli(["--trace", str(trace), "--sizes", "0-5", "--boot",
-                              "lognormal:20,4", "--generation", "const:2", "--target-p95", "4",
-                              "--quantile", "p99", "--json"], capsys)
-    assert code == 0, err
-    data = json.loads(out)
-    rec = data["recommendation"]
-    assert rec["quantile"] == "p99" and rec["target_s"] == 4
-    by_size = {r["size"]: r for r in data["sizes"]}
-    assert rec["size"] is not None and by_size[rec["size"]]["p99"] <= 4
-    assert all(by_size[s]["p99"] > 4 for s in by_size if s < rec["size"])
-    assert data["autoscale"] is None
-
-
-def test_cli_from_redis_and_export(clean_env: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeRedis("vwe")
-    monkeypatch.setattr(sim, "_redis_client", lambda url: fake)
-    out_file = clean_env / "arrivals.json"
-    code, out, err = run_cli(["--export-trace", str(out_file)], capsys)
-    assert code == 0, err
-    assert json.loads(out_file.read_text()) == [score for _, score in fake.zset]
-    code, out, err = run_cli(["--from-redis", "--sizes", "0-2", "--fit", "empirical",
-                              "--json"], capsys)
-    assert code == 0, err
-    data = json.loads(out)
-    assert data["inputs"]["jobs"] == 6
-    assert data["inputs"]["generation"].startswith("empirical:5 values")
-    assert data["inputs"]["boot"].startswith("empirical:3 values")
-    # An explicit --boot wins over the recorded times.
-    code, out, err = run_cli(["--from-redis", "--sizes", "0-1", "--boot", "const:7",
-                              "--json"], capsys)
-    assert code == 0, err
-    assert json.loads(out)["inputs"]["boot"] == Constant(7.0).describe()
-
-
-def test_cli_refuses_bad_input(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(["--sizes", "0-2"], capsys)
-    assert code == 2 and "exactly one of" in err
-    code, _, err = run_cli(["--rate", "1", "--sizes", "0-9", "--max", "4"], capsys)
-    assert code == 2 and "--max" in err
-    code, _, err = run_cli(["--trace", str(clean_env / "nope.json")], capsys)
-    assert code == 2 and "cannot read --trace" in err
-    with pytest.raises(SystemExit):
-        cli.main(["simulate", "--rate", "1", "--boot", "weird:1"])
+def test_a_boot_longer_than_the_boot_timeout_fails_as_in_the_daemon() -> None:
+    slow = Constant(90.0)
+    r = simulate([1.0], PoolPolicy(size=0, max=2), slow, GEN, horizon_s=400,
+                 boot_timeout_s=60.0, boot_backoff_s=1.0, boot_backoff_max_s=4.0)
+    # Every boot times out: the job never runs (the run stops, stalled, a day past the
+    # horizon), and boots back off between attempts.
+    assert math.isnan(r.latencies[0]) and r.unfinished == 1 and math.isnan(r.p50)
+    assert r.failed_boots >= r.boots - 1 >= 2  # the last boot may be in flight at the stop
+    assert r.duration_s <= 400 + sim.STALL_LIMIT_S + 60
+    fine = simulate([1.0], PoolPolicy(size=0, max=2), slow, GEN, horizon_s=400,
+                    boot_timeout_s=120.0)
+    assert fine.failed_boots == 0 and fine.latencies == pytest.approx([91.0])
