@@ -1,4 +1,4 @@
-"""Request and response models: the HTTP contract of DESIGN.md, typed."""
+"""Request and response models: the HTTP contract of docs/architecture.md, typed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pool.core.jobs import Job
+from pool.core.pool_policy import BY_NAME
 
 MAX_SEED_UNITS = 10
 LAYERS = ("biomes", "heights")  # worldgen.generate.LAYERS
@@ -134,17 +135,35 @@ class PoolOut(BaseModel):
     containers: list[ContainerOut]
 
 
+def _patch(name: str) -> Any:
+    """A PATCH field: bounds and meaning from `pool.core.pool_policy.FIELDS`; strict, so a
+    boolean is not a number (`{"size": true}`) nor a number a boolean, and finite."""
+    spec = BY_NAME[name]
+    bounds: dict[str, Any] = {}
+    if spec.lo is not None:
+        bounds["ge"] = spec.kind(spec.lo)
+    if spec.hi is not None:
+        bounds["le"] = spec.kind(spec.hi)
+    if spec.kind is float:
+        bounds["allow_inf_nan"] = False
+    shown = spec.bounds() if bounds else "true or false"
+    return Field(None, strict=True, description=f"{spec.doc} ({shown})", **bounds)
+
+
 class PoolPatch(BaseModel):
+    """The patchable fields of `pool.core.pool_policy.FIELDS` (a unit test keeps them equal);
+    any subset, the others unchanged."""
+
     model_config = ConfigDict(extra="forbid")
 
-    size: int | None = Field(None, ge=0, le=1000)
-    max: int | None = Field(None, ge=1, le=1000)
-    min: int | None = Field(None, ge=0, le=1000)
-    max_age_s: float | None = Field(None, gt=0)
-    max_uses: int | None = Field(None, ge=1)
-    idle_ttl_s: float | None = Field(None, gt=0)
-    surplus_idle_s: float | None = Field(None, ge=0)
-    autoscale: bool | None = None
+    size: int | None = _patch("size")
+    max: int | None = _patch("max")
+    min: int | None = _patch("min")
+    max_age_s: float | None = _patch("max_age_s")
+    max_uses: int | None = _patch("max_uses")
+    idle_ttl_s: float | None = _patch("idle_ttl_s")
+    surplus_idle_s: float | None = _patch("surplus_idle_s")
+    autoscale: bool | None = _patch("autoscale")
 
 
 class ErrorBody(BaseModel):

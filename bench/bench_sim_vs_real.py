@@ -63,7 +63,7 @@ from daemonproc import DaemonProcess  # noqa: E402
 
 from bench import scratch  # noqa: E402
 from bench.results import write_section  # noqa: E402
-from pool.core.policy import PoolPolicy  # noqa: E402
+from pool.core.pool_policy import PoolPolicy  # noqa: E402
 from pool.sim.engine import simulate  # noqa: E402
 from pool.sim.workload import (  # noqa: E402
     Constant,

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import RESULTS, write_section
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 from pool.sim.engine import SimResult, simulate
 from pool.sim.workload import Constant, poisson_arrivals
 

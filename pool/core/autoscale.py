@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Sequence
 
 from pool.core import constants
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 
 
 def poisson_quantile(mean: float, q: float) -> int:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from pool.core import policy as decide
 from pool.core.exceptions import PoolClosed
-from pool.core.policy import ContainerRecord, PoolPolicy
+from pool.core.policy import ContainerRecord
+from pool.core.pool_policy import PoolPolicy
 from pool.core.states import ContainerState, LaunchType, RecycleReason
 
 

@@ -1,5 +1,6 @@
 """The pool's decisions as pure functions of state, policy and the current time.
 
+The policy itself (`PoolPolicy`, its fields and bounds) is defined in `pool.core.pool_policy`.
 Nothing here touches Docker, Redis or a clock: the daemon and the simulator both call these
 with a snapshot, so a unit test drives them with a fake clock and the simulator reproduces the
 daemon's behaviour exactly.
@@ -8,43 +9,15 @@ daemon's behaviour exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
+from pool.core.pool_policy import PoolPolicy
 from pool.core.states import ContainerState, RecycleReason
 
 # States that occupy a slot under the hard cap until the container is removed.
 OCCUPYING = frozenset(
     {ContainerState.BOOTING, ContainerState.WARM, ContainerState.BUSY, ContainerState.RETIRING}
 )
-
-
-@dataclass(frozen=True)
-class PoolPolicy:
-    """What operators tune; replaced whole when PATCH /v1/pool changes it."""
-
-    size: int
-    max: int
-    min: int = 0
-    max_age_s: float = 3600.0
-    max_uses: int = 100
-    idle_ttl_s: float = 1800.0
-    max_concurrent_boots: int = 2
-    autoscale: bool = False
-    # A container above the target is kept this long after its last job, for the next one:
-    # replacing each leased container at once and shedding it on return would cost a boot
-    # per job under steady load.
-    surplus_idle_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.size < 0 or self.max < 1 or self.size > self.max or self.min > self.max:
-            raise ValueError(
-                f"invalid pool policy: need 0 <= size <= max and min <= max and max >= 1, got "
-                f"size={self.size} max={self.max} min={self.min}"
-            )
-
-    def updated(self, **changes: Any) -> PoolPolicy:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 @dataclass(slots=True)

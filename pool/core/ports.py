@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 from pool.core.ports import PoolStatus, Readiness
 from pool.daemon.service import Daemon
 from pool.store.pool_view import published_containers

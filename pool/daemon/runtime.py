@@ -68,7 +68,8 @@ class ContainerRuntime(Protocol):
 
 
 def hardened_host_config(spec: ContainerSpec) -> dict[str, Any]:
-    """The DESIGN.md worker hardening, in one place (docker-py `create_host_config` names)."""
+    """The worker hardening of docs/architecture.md ("Container labels and worker hardening"),
+    in one place (docker-py `create_host_config` names)."""
     return {
         "network_mode": "none",
         "read_only": True,

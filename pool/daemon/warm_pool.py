@@ -24,7 +24,8 @@ from typing import Any
 from pool.core import constants
 from pool.core.exceptions import BootFailed
 from pool.core.machine import Boot, Effect, PoolMachine
-from pool.core.policy import ContainerRecord, PoolPolicy
+from pool.core.policy import ContainerRecord
+from pool.core.pool_policy import PoolPolicy
 from pool.core.states import ContainerState, FailurePhase, LaunchType, RecycleReason
 from pool.daemon.agent_client import AgentClient
 from pool.daemon.runtime import (

@@ -8,12 +8,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from pool.core.exceptions import ConfigError
+from pool.core.pool_policy import PATCHABLE, PolicyError, PolicyField
 
 
 def _settings(**overrides: Any) -> Any:
@@ -24,6 +26,16 @@ def _settings(**overrides: Any) -> Any:
     except ConfigError as exc:
         print(f"vwe-pool: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _policy_arg(spec: PolicyField) -> Callable[[str], object]:
+    def parse(text: str) -> object:
+        try:
+            return spec.parse(text)
+        except PolicyError as exc:
+            raise argparse.ArgumentTypeError(exc.problem) from None
+
+    return parse
 
 
 def _api_url(args: argparse.Namespace) -> str:
@@ -135,8 +147,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_pool_set(args: argparse.Namespace) -> int:
-    patch = {k: v for k, v in {"size": args.size, "max": args.max, "min": args.min,
-                               "autoscale": args.autoscale}.items() if v is not None}
+    patch = {f.name: getattr(args, f.name) for f in PATCHABLE
+             if getattr(args, f.name) is not None}
+    if not patch:
+        print("vwe-pool: nothing to change: give at least one option (see --help)",
+              file=sys.stderr)
+        return 2
     token = os.environ.get("VWE_API_TOKEN", "")
     response = httpx.patch(f"{_api_url(args)}/v1/pool", json=patch, timeout=10,
                            headers={"Authorization": f"Bearer {token}"})
@@ -201,11 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pool = sub.add_parser("pool", help="tune the pool")
     pool_sub = pool.add_subparsers(dest="pool_command", required=True)
-    pool_set = pool_sub.add_parser("set", help="change size/max/min/autoscale (VWE_API_TOKEN)")
-    pool_set.add_argument("--size", type=int)
-    pool_set.add_argument("--max", type=int)
-    pool_set.add_argument("--min", type=int)
-    pool_set.add_argument("--autoscale", type=lambda v: v.lower() in ("1", "true", "on", "yes"))
+    pool_set = pool_sub.add_parser("set", help="change the pool policy (VWE_API_TOKEN)")
+    for f in PATCHABLE:  # the policy's own fields and bounds (pool.core.pool_policy)
+        pool_set.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name,
+                              type=_policy_arg(f), metavar=f.kind.__name__.upper(),
+                              help=f"{f.doc} ({'true or false' if f.kind is bool else f.bounds()})")
     client(pool_set)
     pool_set.set_defaults(func=cmd_pool_set)
 

@@ -7,6 +7,7 @@ documented with its default in `config/settings.env.example`.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pool.core.exceptions import ConfigError
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import BY_NAME, FIELDS, PolicyError, PoolPolicy
 from pool.infra.safefs import WalkLimits
 
 ENV_PREFIX = "VWE_"
@@ -42,19 +43,35 @@ def parse_sentinels(value: Any) -> tuple[tuple[str, int], ...] | None:
     return tuple(out) or None
 
 
+def _policy(name: str, default: Any) -> Any:
+    """A policy setting: bounds and meaning from `pool.core.pool_policy.FIELDS`, numbers
+    finite (`inf`, `1e999` refused)."""
+    spec = BY_NAME[name]
+    bounds: dict[str, Any] = {}
+    if spec.lo is not None:
+        bounds["ge"] = spec.kind(spec.lo)
+    if spec.hi is not None:
+        bounds["le"] = spec.kind(spec.hi)
+    if spec.kind is float:
+        bounds["allow_inf_nan"] = False
+    return Field(default, description=spec.doc, **bounds)
+
+
 def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", frozen=True, extra="ignore"
+        env_prefix=ENV_PREFIX, env_file=".env", frozen=True, extra="ignore",
+        # `inf`, `nan` and `1e999` are never a useful duration, size or ratio.
+        allow_inf_nan=False,
     )
 
-    # --- the contract names of DESIGN.md ---
+    # --- the contract names (docs/architecture.md, "Settings") ---
     redis_url: str = "redis://127.0.0.1:6379/0"
-    pool_size: int = Field(2, ge=0)
-    pool_max: int = Field(8, ge=1)
+    pool_size: int = _policy("size", 2)
+    pool_max: int = _policy("max", 8)
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("data")
@@ -96,15 +113,15 @@ class Settings(BaseSettings):
     output_max_bytes: int = Field(1 << 30, ge=1 << 20)
 
     # --- pool policy ---
-    pool_min: int = Field(0, ge=0)
+    pool_min: int = _policy("min", 0)
     boot_timeout_s: float = Field(60.0, gt=0)
-    max_concurrent_boots: int = Field(2, ge=1)
+    max_concurrent_boots: int = _policy("max_concurrent_boots", 2)
     boot_backoff_s: float = Field(1.0, ge=0)
     boot_backoff_max_s: float = Field(60.0, ge=0)
-    max_age_s: float = Field(3600.0, gt=0)
-    max_uses: int = Field(100, ge=1)
-    idle_ttl_s: float = Field(1800.0, gt=0)
-    surplus_idle_s: float = Field(60.0, ge=0)
+    max_age_s: float = _policy("max_age_s", 3600.0)
+    max_uses: int = _policy("max_uses", 100)
+    idle_ttl_s: float = _policy("idle_ttl_s", 1800.0)
+    surplus_idle_s: float = _policy("surplus_idle_s", 60.0)
     health_interval_s: float = Field(10.0, gt=0)
     maintenance_interval_s: float = Field(2.0, gt=0)
     handoff_timeout_s: float = Field(5.0, gt=0)
@@ -133,7 +150,7 @@ class Settings(BaseSettings):
     viewer_leaflet_dir: Path = Path("/usr/share/javascript/leaflet")
 
     # --- autoscaling ---
-    autoscale: bool = False
+    autoscale: bool = _policy("autoscale", False)
     autoscale_quantile: float = Field(0.95, gt=0, lt=1)
     autoscale_window_s: float = Field(900.0, gt=0)
     autoscale_step_down: int = Field(1, ge=1)
@@ -155,15 +172,15 @@ class Settings(BaseSettings):
         return parse_sentinels(value)
 
     @model_validator(mode="after")
-    def _sizes_fit(self) -> Settings:
-        if self.pool_size > self.pool_max:
-            raise ValueError(
-                f"VWE_POOL_SIZE ({self.pool_size}) must not exceed VWE_POOL_MAX ({self.pool_max})"
-            )
-        if self.pool_min > self.pool_max:
-            raise ValueError(
-                f"VWE_POOL_MIN ({self.pool_min}) must not exceed VWE_POOL_MAX ({self.pool_max})"
-            )
+    def _policy_fits(self) -> Settings:
+        """The policy as a whole (size and min within max), named by its variables."""
+        try:
+            self.pool_policy()
+        except PolicyError as exc:
+            message = str(exc)
+            for spec in sorted(FIELDS, key=lambda f: len(f.name), reverse=True):
+                message = re.sub(rf"\b{spec.name}\b", spec.env, message)
+            raise ValueError(message) from None
         return self
 
     @property

@@ -36,7 +36,7 @@ from typing import Any
 from pool.core import constants
 from pool.core.autoscale import autoscale_target, boot_estimate
 from pool.core.machine import Boot, Effect, PoolMachine
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 from pool.core.states import LaunchType
 from pool.infra.settings import Settings
 from pool.sim.workload import Distribution

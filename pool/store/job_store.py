@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError, WatchError
 
 from pool.core.exceptions import QueueFull
 from pool.core.jobs import Artifact, Job, encode_artifacts, new_job_id
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 from pool.core.states import JobState
 from pool.infra.logs import get_logger
 from pool.store import keys as k
@@ -108,27 +108,6 @@ def _s(value: Any) -> str:
 
 def _entry(entry_id: Any, fields: dict[Any, Any]) -> StreamEntry:
     return StreamEntry(_s(entry_id), _s(fields.get(b"job", fields.get("job", ""))))
-
-
-def policy_from_hash(current: PoolPolicy, raw: dict[str, str]) -> PoolPolicy:
-    """Overlay the persisted run-time policy on the configured one; ignore what is invalid."""
-    changes: dict[str, Any] = {}
-    for name, value in raw.items():
-        default = getattr(current, name, None)
-        if default is None:
-            continue
-        try:
-            if isinstance(default, bool):
-                changes[name] = value in ("1", "true", "True")
-            else:
-                changes[name] = type(default)(value)
-        except ValueError:
-            log.warning("ignoring invalid persisted policy value", field=name, value=value)
-    try:
-        return current.updated(**changes)
-    except ValueError as exc:
-        log.warning("ignoring invalid persisted policy", error=str(exc))
-        return current
 
 
 class JobStore:
@@ -321,13 +300,16 @@ class JobStore:
 
     # ---- policy, heartbeats, pool snapshots, arrivals ----
     async def load_policy(self, base: PoolPolicy) -> PoolPolicy:
-        """The persisted run-time policy laid over `base` (the configured one)."""
+        """The persisted run-time policy laid over `base` (the configured one); an invalid
+        stored value is ignored with a warning."""
         raw = await self.redis.hgetall(k.key(k.POLICY_KEY, self.pool))
-        return policy_from_hash(base, {_s(k): _s(v) for k, v in raw.items()})
+        policy, problems = base.overlay({_s(name): _s(v) for name, v in raw.items()})
+        for problem in problems:
+            log.warning("ignoring an invalid persisted policy value", problem=problem)
+        return policy
 
     async def save_policy(self, policy: PoolPolicy) -> None:
-        fields = {k: (int(v) if isinstance(v, bool) else v) for k, v in policy.__dict__.items()}
-        await self.redis.hset(k.key(k.POLICY_KEY, self.pool), mapping=fields)
+        await self.redis.hset(k.key(k.POLICY_KEY, self.pool), mapping=policy.to_hash())
 
     async def heartbeat(self, instance: str, snapshot: dict[str, Any],
                         boot_times: Sequence[float] = ()) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from pool.core.exceptions import PoolClosed
 from pool.core.machine import Boot, PoolMachine, Retire
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 from pool.core.states import ContainerState as S
 from pool.core.states import LaunchType, RecycleReason
 

@@ -6,7 +6,8 @@ import pytest
 
 from pool.core import policy as decide
 from pool.core.autoscale import autoscale_target, poisson_quantile
-from pool.core.policy import ContainerRecord, PoolPolicy
+from pool.core.policy import ContainerRecord
+from pool.core.pool_policy import PoolPolicy
 from pool.core.states import ContainerState as S
 from pool.core.states import RecycleReason
 

@@ -1,4 +1,5 @@
-"""The exported metrics match DESIGN.md's table: names, types and labels."""
+"""The exported metrics match the table of docs/architecture.md ("Metrics") and the README:
+names, types and labels."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pool.infra.metrics import Metrics
 
 pytestmark = pytest.mark.unit
 
-# DESIGN.md, "Metrics": name -> (type, labels)
+# docs/architecture.md, "Metrics": name -> (type, labels)
 DESIGN = {
     "vwe_pool_containers": ("gauge", {"template", "state"}),
     "vwe_pool_target": ("gauge", {"template"}),

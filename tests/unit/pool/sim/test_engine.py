@@ -15,7 +15,7 @@ import pytest
 import pool.sim.engine as sim
 from pool.core import policy as policy_module
 from pool.core.machine import PoolMachine
-from pool.core.policy import PoolPolicy
+from pool.core.pool_policy import PoolPolicy
 from pool.sim.cli import parse_sizes
 from pool.sim.engine import SimResult, recommend, simulate
 from pool.sim.workload import (
