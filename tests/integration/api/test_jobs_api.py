@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -147,7 +146,8 @@ def test_redis_down_gives_503_and_the_daemon_recovers_without_restart(
     assert down.status_code == 503
     assert down.json()["error"]["code"] == "redis_unavailable"
     assert httpx.get(f"{d.url}/readyz").status_code == 503
-    time.sleep(1.5)
+    # The dispatcher, too, has met the outage before Redis comes back.
+    eventually(lambda: "redis unreachable" in d.logs(), timeout=20)
     private_redis(True)
     after = eventually(lambda: (r := submit(d.url, "after")).status_code == 202 and r, timeout=20)
     done = wait_job(d.url, after.json()["job_id"], timeout=60)
@@ -156,71 +156,12 @@ def test_redis_down_gives_503_and_the_daemon_recovers_without_restart(
     assert get_job(d.url, before["job_id"])["status"] == "succeeded"
 
 
-def test_queue_cap_answers_429_with_retry_after(
+def test_patch_pool_takes_effect_and_persists(
     daemon_factory: Callable[..., DaemonProcess],
 ) -> None:
-    d = daemon_factory(VWE_QUEUE_MAX="2").start(role="api")
-    assert submit(d.url, "q1").status_code == 202
-    assert submit(d.url, "q2").status_code == 202
-    full = submit(d.url, "q3")
-    assert full.status_code == 429
-    assert int(full.headers["retry-after"]) > 0
-    assert full.json()["error"]["code"] == "queue_full"
-    assert submit(d.url, "q1").status_code == 202  # joining a queued job is not a new one
-
-
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"seed": ""}, "seed: seed must not be empty"),
-    ({"seed": "abcdefghijk"}, "at most 10 characters"),
-    ({"seed": "ab\ncd"}, "control characters"),
-    ({"seed": 12}, "seed"),
-    ({}, "seed: Field required"),
-    ({"seed": "ok", "worldgen_version": 7}, "worldgen_version"),
-    ({"seed": "ok", "resolution": 3}, "resolution"),
-    ({"seed": "ok", "extra": 1}, "extra"),
-])
-def test_bad_bodies_get_422_with_a_message(
-    daemon_factory: Callable[..., DaemonProcess], body: dict[str, object], fragment: str,
-) -> None:
-    d = daemon_factory().start(role="api")
-    r = httpx.post(f"{d.url}/v1/worlds", json=body)
-    assert r.status_code == 422, r.text
-    assert fragment in r.json()["error"]["message"]
-
-
-def test_bad_ids_names_and_json_are_4xx_never_500(
-    daemon_factory: Callable[..., DaemonProcess],
-) -> None:
-    d = daemon_factory().start(role="api")
-    job_id = submit(d.url, "paths").json()["job_id"]
-    cases = {
-        "/v1/jobs/nothex": 422,
-        f"/v1/jobs/{'0' * 32}": 404,
-        f"/v1/jobs/{job_id}/artifacts/..%2F..%2Fetc%2Fpasswd": 404,
-        f"/v1/jobs/{job_id}/artifacts/world.json": 404,
-        "/v1/jobs/../../etc/passwd": 404,
-        "/v1/nope": 404,
-    }
-    for path, status in cases.items():
-        r = httpx.get(d.url + path)
-        assert r.status_code == status, (path, r.text)
-        assert "message" in r.json()["error"]
-    raw = httpx.post(f"{d.url}/v1/worlds", content=b"{not json",
-                     headers={"content-type": "application/json"})
-    assert raw.status_code == 422 and raw.json()["error"]["code"] == "invalid_request"
-    huge = httpx.post(f"{d.url}/v1/worlds", content=b'{"seed": "ok"' + b" " * 200_000 + b"}",
-                      headers={"content-type": "application/json"})
-    assert huge.status_code == 413 and "message" in huge.json()["error"], huge.text
-
-
-def test_patch_pool_needs_the_token_and_persists(
-    daemon_factory: Callable[..., DaemonProcess],
-) -> None:
+    # The token and the body's validation are tested in process (test_validation.py).
     d = daemon_factory(VWE_API_TOKEN="s3cret").start(wait_warm=1)
     assert httpx.patch(f"{d.url}/v1/pool", json={"size": 2}).status_code == 401
-    wrong = httpx.patch(f"{d.url}/v1/pool", json={"size": 2},
-                        headers={"Authorization": "Bearer nope"})
-    assert wrong.status_code == 403
     auth = {"Authorization": "Bearer s3cret"}
     bad = httpx.patch(f"{d.url}/v1/pool", json={"size": 9, "max": 3}, headers=auth)
     assert bad.status_code == 422 and "size" in bad.json()["error"]["message"]
@@ -236,12 +177,3 @@ def test_patch_pool_needs_the_token_and_persists(
     again = daemon_factory(VWE_API_TOKEN="s3cret").start(wait_warm=2)
     persisted = httpx.get(f"{again.url}/v1/pool").json()
     assert persisted["size"] == 2 and persisted["surplus_idle_s"] == 15
-
-
-def test_admin_routes_refuse_without_a_configured_token(
-    daemon_factory: Callable[..., DaemonProcess],
-) -> None:
-    d = daemon_factory().start(role="api")
-    r = httpx.patch(f"{d.url}/v1/pool", json={"size": 1},
-                    headers={"Authorization": "Bearer anything"})
-    assert r.status_code == 403 and r.json()["error"]["code"] == "admin_disabled"

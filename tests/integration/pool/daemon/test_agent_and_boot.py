@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from pool.core.exceptions import GenerationFailed
+from pool.core.exceptions import GenerationFailed, HandoffFailed
 from pool.core.states import LaunchType
 from pool.daemon.runtime import DockerRuntime
 from pool.daemon.warm_pool import WarmPool
@@ -50,10 +51,10 @@ async def test_agent_refuses_bad_requests_and_concurrent_jobs(
         lease = await asyncio.wait_for(pool.acquire(), 60)
         assert lease.launch_type in (LaunchType.WARM, LaunchType.COLD)
         agent = lease.container.agent
-        with pytest.raises(Exception, match="bad job_id"):
+        with pytest.raises(HandoffFailed, match="bad job_id"):
             await agent.handoff("../../etc", "abc", {}, 5.0)
         first = await agent.handoff("cd" * 16, "abc", {}, 5.0)
-        with pytest.raises(Exception, match="busy"):
+        with pytest.raises(HandoffFailed, match="busy"):
             await agent.handoff("ef" * 16, "abc", {}, 5.0)
         done = await first.result(timeout=60)
         assert done["event"] == "done" and done["world"]["seed"] == 1099313834
@@ -68,14 +69,26 @@ async def test_a_broken_image_backs_off_instead_of_spinning(
     # The base image has no agent: every container exits at once.
     settings = make_settings(pool_size=2, worker_image="vwe-base:bookworm", boot_backoff_s=1,
                              boot_backoff_max_s=8, boot_timeout_s=10)
+    registry = None
+
+    def failed_boots() -> float:
+        assert registry is not None
+        return registry.get_sample_value("vwe_container_failures_total",
+                                         {"template": "default", "phase": "boot"}) or 0.0
+
     async with running_pool(settings) as pool:
-        await asyncio.sleep(8)
-        failures = pool.metrics.container_failures.labels("default", "boot")._value.get()
-        boots = sum(s.value for s in pool.metrics.boot_duration.collect()[0].samples
-                    if s.name.endswith("_count") and s.labels["outcome"] == "failed")
-        # Without back-off this would be dozens; with 1, 2, 4 s it is a handful.
-        assert 2 <= failures <= 8, failures
-        assert boots == failures
+        registry = pool.metrics.registry
+        started = time.monotonic()
+        while failed_boots() < 4:  # each boot fails within a second or two
+            await pool.wait_changed(timeout=1.0)
+            assert time.monotonic() - started < 60, "the boots did not fail"
+        elapsed = time.monotonic() - started
+        # Two boots fail together (max_concurrent_boots 2); the next ones wait 1 s, then 2 s:
+        # without back-off four failures would take about as long as two boots.
+        assert elapsed >= 1 + 2, elapsed
+        timed = registry.get_sample_value("vwe_boot_duration_seconds_count",
+                                          {"template": "default", "outcome": "failed"})
+        assert timed == failed_boots()
         assert pool.state_counts().get("warm", 0) == 0
     leftovers = DockerRuntime()
     assert await leftovers.list({"vwe.pool": settings.pool_name}) == []

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from pool.core.exceptions import ConfigError
 from pool.infra.settings import ENV_PREFIX, Settings, load_settings
@@ -60,5 +61,5 @@ def test_size_above_max_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_settings_are_frozen_and_token_is_secret() -> None:
     s = Settings(_env_file=None, api_token="hunter2")  # type: ignore[call-arg]
     assert "hunter2" not in repr(s)
-    with pytest.raises(Exception, match="frozen"):
+    with pytest.raises(ValidationError, match="frozen"):
         s.pool_size = 3  # type: ignore[misc]
