@@ -12,9 +12,10 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.artifacts import DescriptorResponse, open_artifact
 from api.auth import require_admin
@@ -193,7 +194,19 @@ async def readyz(state: Annotated[ApiState, Depends(api_state)]) -> JSONResponse
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
-async def metrics(state: Annotated[ApiState, Depends(api_state)]) -> Response:
-    return Response(state.metrics.render(),
-                    media_type="text/plain; version=0.0.4; charset=utf-8")
+class AsgiResponse(Response):
+    """A response written by another ASGI application, which gets the request as it came."""
+
+    def __init__(self, app: ASGIApp) -> None:  # the app sends its own status and headers
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+@busy_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+                 responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request) -> Response:
+    """prometheus_client's own ASGI app: the text or OpenMetrics format as the scraper asks,
+    gzip when accepted, `name[]` filters."""
+    return AsgiResponse(api_state(request).metrics_app)

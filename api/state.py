@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from prometheus_client import Counter
+from prometheus_client import Counter, make_asgi_app
+from starlette.types import ASGIApp
 
 from api.answer_cache import AnswerCache
 from api.waiters import JobWaiters
@@ -29,9 +30,12 @@ class ApiState:
     answers: AnswerCache
     # The labelled child, looked up once: a cached answer increments it on the hot path.
     cached_total: Counter = field(init=False)
+    # GET /metrics: prometheus_client's ASGI app over this process's registry.
+    metrics_app: ASGIApp = field(init=False)
 
     def __post_init__(self) -> None:
         self.cached_total = self.metrics.jobs_total.labels("cached")
+        self.metrics_app = make_asgi_app(self.metrics.registry)
 
 
 def api_state(request: Request) -> ApiState:

@@ -43,6 +43,12 @@ class Readiness:
         return all(self.checks.values())
 
 
+def failed_components(health: dict[str, bool]) -> dict[str, bool]:
+    """The checks a set of supervised components adds to readiness: each one that stopped,
+    by name (False); running ones add nothing, so the checks stay those of the role."""
+    return {name: False for name, running in health.items() if not running}
+
+
 class PoolControl(Protocol):
     """Status, policy and readiness of the pool, as the API sees them."""
 

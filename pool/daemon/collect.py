@@ -11,6 +11,7 @@ store (`pool.infra.crossfs`), which may be a shared mount on another filesystem.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import os
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,15 @@ from pool.infra.safefs import (
 )
 from worldgen import protocol
 
-CONTENT_TYPES = {".png": "image/png", ".json": "application/json",
-                 ".npy": "application/octet-stream", ".fwl": "application/octet-stream",
-                 ".fwl2": "application/octet-stream"}
+# The standard library's own table only (no /etc/mime.types): the same answer on every host.
+# The game's .fwl/.fwl2 and numpy's .npy are not in it and are served as octet streams.
+MEDIA_TYPES = mimetypes.MimeTypes(filenames=())
 SHA256_RE_LEN = 64
 
 
 def content_type(name: str) -> str:
     """The media type an artifact is served with, by its suffix."""
-    return CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
+    return MEDIA_TYPES.guess_type(name, strict=True)[0] or "application/octet-stream"
 
 
 def collect_output(host_dir: Path, job_id: str, staging_dir: Path, worlds_dir: Path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pool.core.pool_policy import PoolPolicy
-from pool.core.ports import PoolStatus, Readiness
+from pool.core.ports import PoolStatus, Readiness, failed_components
 from pool.daemon.service import Daemon
 from pool.store.pool_view import published_containers
 
@@ -43,5 +43,5 @@ class DaemonPool:
     async def readiness(self) -> Readiness:
         checks = {"docker": await self.daemon.runtime.ping(),
                   "pool_booted": self.daemon.pool.filled}
-        checks.update(self.components())
+        checks.update(failed_components(self.components()))
         return Readiness(checks, warm=self.daemon.pool.state_counts().get("warm", 0))

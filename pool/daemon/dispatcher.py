@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.exceptions
+import stamina
 
 from pool.core.exceptions import GenerationFailed, HandoffFailed, PoolClosed, StoreUnavailable
 from pool.core.states import FailurePhase
@@ -199,14 +200,12 @@ class Dispatcher:
     async def _record(self, write: Callable[[], Awaitable[bool]]) -> bool:
         """Record an outcome, riding out a Redis outage: the work is done and must not be lost.
         Past RECORD_PATIENCE_S the entry stays pending and the job is reclaimed and rerun."""
-        delay, deadline = 0.1, time.monotonic() + RECORD_PATIENCE_S
-        while True:
-            try:
-                return await write()
-            except REDIS_ERRORS as exc:
-                if time.monotonic() > deadline:
-                    log.error("could not record a job's outcome; it will be reclaimed",
-                              error=repr(exc))
-                    return False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        try:
+            async for attempt in stamina.retry_context(
+                    on=REDIS_ERRORS, attempts=None, timeout=RECORD_PATIENCE_S,
+                    wait_initial=0.1, wait_max=5.0):
+                with attempt:
+                    return await write()
+        except REDIS_ERRORS as exc:
+            log.error("could not record a job's outcome; it will be reclaimed", error=repr(exc))
+        return False

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pool.core.pool_policy import PoolPolicy
-from pool.core.ports import PoolStatus, Readiness
+from pool.core.ports import PoolStatus, Readiness, failed_components
 from pool.store.job_store import JobStore
 
 
@@ -52,4 +52,4 @@ class StoredPool:
             workers: int | None = len(await self.store.alive_daemons())
         except Exception:
             workers = None
-        return Readiness(self.components(), workers=workers)
+        return Readiness(failed_components(self.components()), workers=workers)
