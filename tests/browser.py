@@ -60,8 +60,8 @@ class Browser:
 
     def collect(self) -> None:
         """Move what Chromium logged since the last call into `console` and `requests`."""
-        self.console.extend(self.driver.get_log("browser"))
-        for entry in self.driver.get_log("performance"):
+        self.console.extend(self.driver.get_log("browser"))  # type: ignore[no-untyped-call]
+        for entry in self.driver.get_log("performance"):  # type: ignore[no-untyped-call]
             message = json.loads(entry["message"])["message"]
             if message.get("method") == "Network.requestWillBeSent":
                 self.requests.append(message["params"]["request"]["url"])

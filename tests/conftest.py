@@ -32,7 +32,7 @@ WORKER_IMAGE = os.environ.get("VWE_WORKER_IMAGE", "vwe-worker:latest")
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
-    outcome = yield
+    outcome: Any = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
 
@@ -132,7 +132,7 @@ def make_settings(settings_env: dict[str, str]) -> Callable[..., Any]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {k[4:].lower(): v for k, v in settings_env.items()}
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 

@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -34,6 +35,12 @@ def have_binaries() -> str | None:
     missing = [b for b in ("redis-server", "redis-sentinel") if shutil.which(b) is None]
     return (f"{', '.join(missing)} missing: run scripts/ensure-test-tools.sh"
             if missing else None)
+
+
+def master_port_of(sentinel: redis.Redis) -> int:
+    """The port of the primary a Sentinel names for MASTER (redis-py types the reply loosely)."""
+    addr: Any = sentinel.sentinel_get_master_addr_by_name(MASTER)
+    return int(addr[1])
 
 
 @dataclass
@@ -157,7 +164,7 @@ class RedisHA:
         """Every Sentinel knows the primary, the replicas and each other; replicas in sync."""
         try:
             for s in self.watchers:
-                state = s.client().sentinel_master(MASTER)
+                state: Any = s.client().sentinel_master(MASTER)
                 if (int(state["port"]) != primary_port
                         or int(state["num-slaves"]) < self.replicas
                         or int(state["num-other-sentinels"]) < self.sentinels - 1):
@@ -181,7 +188,7 @@ class RedisHA:
         """The primary's port as the first answering Sentinel sees it."""
         for s in self.watchers:
             with contextlib.suppress(redis.exceptions.RedisError, OSError):
-                return int(s.client().sentinel_get_master_addr_by_name(MASTER)[1])
+                return master_port_of(s.client())
         raise RuntimeError("no Sentinel answers")
 
     def primary(self) -> Node:
@@ -195,7 +202,7 @@ class RedisHA:
             for s in self.watchers:
                 if s.alive:
                     with contextlib.suppress(redis.exceptions.RedisError, OSError):
-                        ports.add(int(s.client().sentinel_get_master_addr_by_name(MASTER)[1]))
+                        ports.add(master_port_of(s.client()))
             if len(ports) == 1 and old_port not in ports:
                 node = self.node_on(ports.pop())
                 with contextlib.suppress(redis.exceptions.RedisError, OSError):

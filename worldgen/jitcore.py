@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -24,7 +24,7 @@ try:  # an accelerator, not a requirement (see docs/architecture.md)
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised in images without numba
-    numba = None
+    numba = None  # type: ignore[assignment]
     HAVE_NUMBA = False
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -34,8 +34,7 @@ def njit(fn: _F) -> _F:
     """``numba.njit(cache=True)`` when numba is installed, the function itself otherwise."""
     if numba is None:
         return fn
-    compiled: _F = numba.njit(cache=True, nogil=True)(fn)
-    return compiled
+    return cast(_F, numba.njit(cache=True, nogil=True)(fn))
 
 
 F32 = np.float32

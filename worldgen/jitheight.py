@@ -196,7 +196,7 @@ def _corner(t: float, seed: int, i: int, j: int, xd: float, yd: float) -> float:
         return 0.0
     t = t * t
     g = _hash(seed, i, j) & 7
-    return t * t * (xd * _SGX[g] + yd * _SGY[g])
+    return float(t * t * (xd * _SGX[g] + yd * _SGY[g]))
 
 
 @njit

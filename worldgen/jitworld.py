@@ -32,7 +32,7 @@ def next_uint(s: np.ndarray) -> int:
     s[2] = x3
     w = x3 ^ t ^ (((x3 >> 11) ^ t) >> 8)
     s[3] = w & _M
-    return s[3]
+    return int(s[3])
 
 
 @njit

@@ -62,7 +62,7 @@ def _f(v: F64Array | float) -> F32Array:
     return np.asarray(v, dtype=F64).astype(F32)
 
 
-def _d(v: F32Array) -> F64Array:
+def _d(v: F32Array | np.float32) -> F64Array:
     return np.asarray(v).astype(F64)
 
 

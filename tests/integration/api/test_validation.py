@@ -7,6 +7,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +24,8 @@ TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def settings_for(redis_url: str, tmp_path: Path, **overrides: object) -> Settings:
-    return Settings(_env_file=None, redis_url=redis_url,  # type: ignore[call-arg]
+def settings_for(redis_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, redis_url=redis_url,
                     pool_name=f"test-{uuid.uuid4().hex[:8]}", data_dir=tmp_path, **overrides)
 
 
@@ -146,7 +147,8 @@ async def test_a_valid_patch_is_persisted_in_the_policy_hash(
     r = await api.patch("/v1/pool", json={"size": 1, "max": 4, "idle_ttl_s": 120}, headers=AUTH)
     assert r.status_code == 200, r.text
     assert r.json()["idle_ttl_s"] == 120 and r.json()["max"] == 4
-    raw = redis_client.hgetall(keys.key(keys.POLICY_KEY, settings.pool_name))
+    raw: dict[bytes, bytes] = redis_client.hgetall(  # type: ignore[assignment]
+        keys.key(keys.POLICY_KEY, settings.pool_name))
     stored = {k.decode(): v.decode() for k, v in raw.items()}
     assert float(stored["idle_ttl_s"]) == 120 and stored["max"] == "4"
     assert stored["autoscale"] == "0"

@@ -44,7 +44,8 @@ def test_png_structure_orientation_and_transparency() -> None:
     pixels = raw[:, 1:]
 
     def rgb(index: int) -> tuple[int, int, int]:
-        return tuple(palette[3 * index:3 * index + 3])
+        r, g, b = palette[3 * index:3 * index + 3]
+        return r, g, b
 
     assert rgb(pixels[0, 0]) == BIOME_COLOURS[Biome.DEEP_NORTH]  # top-left is north-west
     assert pixels[0, 2] == 0 and chunks[2][1][0] == 0  # transparent entry

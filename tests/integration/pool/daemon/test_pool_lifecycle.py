@@ -14,6 +14,8 @@ import redis
 from apiclient import eventually, get_job, pool_state, submit, wait_job, warm_names
 from conftest import DaemonProcess
 
+from pool.store import keys
+
 pytestmark = pytest.mark.integration
 
 
@@ -126,9 +128,9 @@ def test_busy_container_killed_mid_job_is_retried_elsewhere(
 
 
 def _container(d: DaemonProcess, job_id: str) -> str | None:
-    r = redis.Redis.from_url(d.env["VWE_REDIS_URL"])
-    value = r.hget(f"{d.env['VWE_POOL_NAME']}:job:{job_id}", "container")
-    return value.decode() if value else None
+    r = redis.Redis.from_url(d.env["VWE_REDIS_URL"], decode_responses=True)
+    value = r.hget(keys.key(keys.JOB_KEY_PREFIX, d.env["VWE_POOL_NAME"], job_id), "container")
+    return str(value) if value else None
 
 
 def test_kill9_then_restart_leaves_no_untracked_container(

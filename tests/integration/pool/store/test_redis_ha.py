@@ -4,6 +4,7 @@ started by the test on their own ports (never the shared Redis), then killed on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import time
@@ -43,7 +44,7 @@ def ha() -> Iterator[RedisHA]:
 def ha_settings(ha: RedisHA, **overrides: Any) -> Settings:
     values: dict[str, Any] = {k[4:].lower(): v for k, v in env_for(ha).items()}
     values.update(overrides)
-    return Settings(_env_file=None, pool_name="ha", **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, pool_name="ha", **values)
 
 
 async def until_ok(call: Callable[[], Awaitable[T]], timeout: float = 30) -> T:
@@ -66,7 +67,7 @@ async def test_every_client_follows_a_failover(ha: RedisHA) -> None:
     store = JobStore(client, "ha", 3600, 100)
     await store.ensure_group()
     waiters = JobWaiters(client, store.events)
-    waiters.start()
+    listening = asyncio.create_task(waiters.run())
     try:
         first = await store.submit("before", 1, "2", {})
         old = ha.primary()
@@ -83,7 +84,7 @@ async def test_every_client_follows_a_failover(ha: RedisHA) -> None:
         assert new.client(password=ha.password).exists(store.job_key(second.job_id))
         assert (await store.get(first.job_id)) is not None  # replicated before the kill
         entries = [await until_ok(lambda: store.read_new("d1", 100)) for _ in range(2)]
-        assert [e.split(" ")[1] for e in entries if e] == [first.job_id, second.job_id]
+        assert [e.job_id for e in entries if e] == [first.job_id, second.job_id]
 
         # The waiters' pub/sub resubscribed on the new primary.
         with waiters.watch(second.job_id) as finished:
@@ -93,7 +94,9 @@ async def test_every_client_follows_a_failover(ha: RedisHA) -> None:
                     await asyncio.sleep(0.1)
             await asyncio.wait_for(publish_until_heard(), timeout=30)
     finally:
-        await waiters.stop()
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
         await client.aclose()
 
 

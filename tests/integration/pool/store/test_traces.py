@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.typing import EncodableT, FieldT
 
 from pool.entry import cli
 from pool.sim.workload import Constant
@@ -26,9 +27,10 @@ def record(client: redis.Redis, pool: str) -> list[float]:
     arrivals = [BASE + 30 * i for i in range(6)]
     client.zadd(keys.key(keys.ARRIVALS_KEY, pool), {f"j{i}": t for i, t in enumerate(arrivals)})
     for i in range(5):
-        fields = {"status": "succeeded", "launch_type": "warm" if i else "cold",
-                  "queued_at": repr(BASE + 30 * i), "started_at": repr(BASE + 30 * i),
-                  "finished_at": repr(BASE + 30 * i + 4)}
+        fields: dict[FieldT, EncodableT] = {
+            "status": "succeeded", "launch_type": "warm" if i else "cold",
+            "queued_at": repr(BASE + 30 * i), "started_at": repr(BASE + 30 * i),
+            "finished_at": repr(BASE + 30 * i + 4)}
         if i != 4:
             fields["generation_s"] = repr(2.0 + i)
         client.hset(keys.key(keys.JOB_KEY_PREFIX, pool, f"j{i}"), mapping=fields)

@@ -59,7 +59,7 @@ def test_size_above_max_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_settings_are_frozen_and_token_is_secret() -> None:
-    s = Settings(_env_file=None, api_token="hunter2")  # type: ignore[call-arg]
+    s = Settings(_env_file=None, api_token="hunter2")
     assert "hunter2" not in repr(s)
     with pytest.raises(ValidationError, match="frozen"):
         s.pool_size = 3  # type: ignore[misc]
