@@ -7,10 +7,12 @@ The coordinates stay double (only ``100000f + m_offset3`` is a float sum). The f
 calls of the game's ``num11`` are left out: Perlin is pure, so they change nothing.
 
 ``Math.Pow`` is the C library's for the exponents 4, 1.5 and 1.4 and ``x * x`` for 2 (both agree
-with every ``Pow`` value recorded from the game); see :func:`worldgen.terrain._pow`.
+with every ``Pow`` value recorded from the game); see :func:`pow_c`.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -48,15 +50,25 @@ def _blend_overlay(a: F64Array, b: F64Array) -> F64Array:
     return out
 
 
-def _smooth(lo: float, hi: float, t: F64Array) -> F64Array:
-    from worldgen.terrain import mathf_like_smooth_step
+def pow_c(v: F64Array, e: float) -> F64Array:
+    """``Math.Pow`` through the C library, point by point (numpy may special-case exponents)."""
+    flat = np.ascontiguousarray(v, dtype=F64).ravel()
+    out = np.fromiter((math.pow(x, e) for x in flat.tolist()), dtype=F64, count=flat.size)
+    return out.reshape(np.shape(v))
 
+
+def mathf_like_smooth_step(lo: float, hi: float, t: F64Array) -> F64Array:
+    """``DUtils.MathfLikeSmoothStep``: ``((-2t)t)t + (3t)t``, result rounded to float."""
+    t = _clamp01(np.asarray(t, dtype=F64))
+    t = ((-2.0 * t) * t) * t + (3.0 * t) * t
+    return np.asarray(hi * t + lo * (1.0 - t), dtype=F64).astype(F32).astype(F64)
+
+
+def _smooth(lo: float, hi: float, t: F64Array) -> F64Array:
     return mathf_like_smooth_step(lo, hi, t)
 
 
 def _pow(v: F64Array, e: float) -> F64Array:
-    from worldgen.terrain import _pow as pow_c
-
     return v * v if e == 2.0 else pow_c(v, e)
 
 

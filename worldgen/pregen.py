@@ -89,10 +89,15 @@ BaseHeight = Callable[[F32Array, F32Array], F32Array]
 PregenHeight = Callable[[F32Array, F32Array, bool], F32Array]
 
 
-def find_lakes(base: BaseHeight, fast_merge: bool = False) -> list[Vec]:
+MergePoints = Callable[[F32Array, float], list[Vec]]
+
+
+def find_lakes(base: BaseHeight, merge: MergePoints | None = None) -> list[Vec]:
     """``FindLakes``: 157 x 157 points (z outer), in the world and base below 0.05, merged.
 
-    ``fast_merge`` merges with the compiled :func:`worldgen.fastworld.merge_points_fast`.
+    ``merge`` is :func:`merge_points` unless given (the compiled
+    :func:`worldgen.fastworld.merge_points_fast`, passed in by the caller so that this module
+    does not import the one that imports it).
     """
     coords = np.arange(-10000.0, 10000.0 + 1, 128.0).astype(F32)[:157]
     zz, xx = np.meshgrid(coords, coords, indexing="ij")
@@ -102,11 +107,7 @@ def find_lakes(base: BaseHeight, fast_merge: bool = False) -> list[Vec]:
     x, z = x[inside], z[inside]
     low = base(x, z) < F32(0.05)
     points = np.stack((x[low], z[low]), axis=1)
-    if fast_merge:
-        from worldgen.fastworld import merge_points_fast
-
-        return merge_points_fast(points, 800.0)
-    return merge_points(points, 800.0)
+    return (merge or merge_points)(points, 800.0)
 
 
 def merge_points(points: F32Array, radius: float) -> list[Vec]:

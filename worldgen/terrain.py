@@ -15,12 +15,12 @@ because ``GetRiverWeight``'s one-entry cache makes a weight depend on the order 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from worldgen.ashlands import ashlands_height, mathf_like_smooth_step, pow_c
 from worldgen.biomes import (
     EDGE_RADIUS,
     Biome,
@@ -173,7 +173,7 @@ class BiomeHeights:
         md = _d(m)
         m = _f(md + _p(u * _K03 * _K7, v * _K03 * _K7) * _p(u * _K05 * _K7, v * _K05 * _K7)
                * md * 0.5)
-        m = np.where(m > 0, _f(_pow(_d(np.maximum(m, F32(0))), 1.5)), m)
+        m = np.where(m > 0, _f(pow_c(_d(np.maximum(m, F32(0))), 1.5)), m)
         h = _f(_d(base) + _d(m) * _K4)
         h = add_rivers(h, rw)
         k = _f(_clamp01(_d(m) * 7.0))
@@ -239,23 +239,7 @@ class BiomeHeights:
 
     def ashlands(self, wx: F32Array, wy: F32Array) -> F32Array:
         """``GetAshlandsHeight(cheap: false)``: double end to end; see :mod:`worldgen.ashlands`."""
-        from worldgen.ashlands import ashlands_height
-
         return ashlands_height(self.base(wx, wy), wx, wy, self.offsets.off3)
-
-
-def _pow(v: F64Array, e: float) -> F64Array:
-    """``Math.Pow`` through the C library, point by point (numpy may special-case exponents)."""
-    flat = np.ascontiguousarray(v, dtype=F64).ravel()
-    out = np.fromiter((math.pow(x, e) for x in flat.tolist()), dtype=F64, count=flat.size)
-    return out.reshape(np.shape(v))
-
-
-def mathf_like_smooth_step(lo: float, hi: float, t: F64Array) -> F64Array:
-    """``DUtils.MathfLikeSmoothStep``: ``((-2t)t)t + (3t)t``, result rounded to float."""
-    t = _clamp01(np.asarray(t, dtype=F64))
-    t = ((-2.0 * t) * t) * t + (3.0 * t) * t
-    return _d(_f(hi * t + lo * (1.0 - t)))
 
 
 def _gap(wx: F32Array, wy: F32Array, y_offset: float) -> F64Array:

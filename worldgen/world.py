@@ -30,7 +30,7 @@ from worldgen.biomes import (
     checked_coords,
     version_constants,
 )
-from worldgen.fastworld import FastTerrain
+from worldgen.fastworld import FastTerrain, merge_points_fast
 from worldgen.hashing import seed_from_text
 from worldgen.jitcore import HAVE_NUMBA
 from worldgen.pregen import River, find_lakes, place_rivers, place_streams
@@ -82,7 +82,7 @@ class World:
         """``Pregenerate``: FindLakes, PlaceRivers, PlaceStreams(false), PlaceStreams(true)."""
         fast = self._fast
         base = fast.base if fast is not None else self._base
-        lakes = find_lakes(base, fast_merge=fast is not None)
+        lakes = find_lakes(base, merge_points_fast if fast is not None else None)
         self.lakes = np.array(lakes, dtype=F32).reshape(-1, 2)
         sink = fast if fast is not None else self._grid
         self.rivers = tuple(place_rivers(base, lakes, self.offsets.river_seed, sink))
