@@ -19,10 +19,15 @@ from api.viewer import viewer_routes
 from api.waiters import JobWaiters
 from pool import __version__
 from pool.daemon.service import Daemon
+from pool.daemon.worlds import DiskCollector
+from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
+from pool.infra.supervisor import Supervisor
 from pool.store.job_store import JobStore
-from pool.store.redis_client import connect_redis
+from pool.store.redis_client import RedisHealth, connect_redis
+
+log = get_logger("vwe.api.app")
 
 Role = Literal["all", "api", "worker"]
 # What a `worker` serves: it takes no jobs over HTTP (docs/deploy.md, "Roles").
@@ -84,29 +89,53 @@ class HttpMetrics:
             duration.observe(elapsed)
 
 
+def begin_shutdown(app: FastAPI) -> None:
+    """Called on SIGTERM/SIGINT before the server stops: open long-polls answer now (503 with
+    Retry-After) instead of being cut off, and /readyz says not ready."""
+    app.state.closing = True
+    waiters = getattr(app.state, "waiters", None)
+    if waiters is not None:
+        waiters.close()
+
+
 def create_app(settings: Settings, role: Role = "all") -> FastAPI:
     metrics = Metrics()
+    metrics.watch_disk(DiskCollector(settings.data_dir))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = connect_redis(settings)
+        supervisor = Supervisor(metrics.task_restarts)
+        health = RedisHealth()
+        # Separate clients (and connection pools) for the HTTP handlers, the job-event
+        # subscription and the daemon: none can starve another (pool/store/redis_client.py).
+        redis = connect_redis(settings, "api", health)
+        events = connect_redis(settings, "events", health)
         store = JobStore(redis, settings.pool_name, settings.result_ttl_s, settings.queue_max,
                          min_replicas=settings.redis_min_replicas,
                          wait_timeout_s=settings.redis_wait_timeout_s)
         await store.ensure_group()
-        waiters = JobWaiters(redis, store.events)
+        waiters = JobWaiters(events, store.events)
         if role != "worker":  # a worker serves no long polls
-            waiters.start()
+            supervisor.spawn("events", waiters.run)
         # `api` runs no pool and needs no Docker engine.
-        daemon = Daemon(settings, metrics, redis) if role in ("all", "worker") else None
+        daemon = (Daemon(settings, metrics, connect_redis(settings, "daemon", health),
+                         supervisor=supervisor) if role in ("all", "worker") else None)
         app.state.settings, app.state.metrics, app.state.redis = settings, metrics, redis
         app.state.store, app.state.waiters, app.state.daemon = store, waiters, daemon
+        app.state.supervisor, app.state.redis_health = supervisor, health
         app.state.role = role
         app.state.configured_policy = settings.pool_policy()
         app.state.answers = AnswerCache(settings.api_answer_cache_s)
         app.state.cached_total = metrics.jobs_total.labels("cached")
+        app.state.shutdown_clean = None
         if daemon is not None:
-            await daemon.start()
+            try:
+                await daemon.start()
+            except BaseException:
+                # Whatever it started (containers above all) is removed before giving up.
+                await daemon.stop()
+                await supervisor.stop()
+                raise
         # Everything allocated so far lives as long as the process. Frozen, it is left out of
         # the collector's full passes, which otherwise scan ~80k objects for ~45 ms on this
         # kind of machine and show up as the p99 of every route.
@@ -116,10 +145,19 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
         try:
             yield
         finally:
+            # Never raises: every step runs whatever failed before it; the outcome becomes the
+            # process's exit code (pool/cli.py).
+            waiters.close()
+            clean = True
             if daemon is not None:
-                await daemon.stop()
-            await waiters.stop()
-            await redis.aclose()
+                clean = await daemon.stop()
+            clean = await supervisor.stop() and clean
+            for client in (events, redis):
+                try:
+                    await client.aclose()
+                except Exception as exc:
+                    log.warning("closing a redis client failed", error=repr(exc))
+            app.state.shutdown_clean = clean
 
     # The routes are handed over directly rather than through `include_router`, whose lazy
     # per-request resolution costs a cached answer about 10% of its CPU. OpenTelemetry is off:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.artifacts import DescriptorResponse, open_artifact
 from api.auth import require_admin
-from api.errors import ApiError
+from api.errors import RETRY_AFTER_S, ApiError
 from api.models import (
     ContainerOut,
     ErrorOut,
@@ -114,15 +114,36 @@ async def get_job(job_id: str, request: Request,
         if job is None:
             raise ApiError(404, "job_not_found", f"no job {job_id} (unknown or expired)")
         if wait > 0 and not job.finished:
+            # The wait ends when the job does, when the client hangs up (nothing more is read
+            # for a gone client), or at shutdown (answered at once, below).
+            gone = asyncio.ensure_future(_disconnected(request))
             try:
                 async with asyncio.timeout(wait):
                     while not job.finished:
-                        await finished.wait()
+                        woken = asyncio.ensure_future(finished.wait())
+                        await asyncio.wait((woken, gone), return_when=asyncio.FIRST_COMPLETED)
+                        woken.cancel()
+                        if gone.done():
+                            return Response(status_code=499)  # nobody reads it
+                        if state.waiters.closing:
+                            raise ApiError(503, "shutting_down",
+                                           "the server is shutting down; the job goes on: "
+                                           "ask again shortly", retry_after=RETRY_AFTER_S)
                         finished.clear()
                         job = await state.store.get(job_id) or job
             except TimeoutError:
                 pass
+            finally:
+                gone.cancel()
     return JobOut.of(job)
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has hung up (ASGI `http.disconnect`)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 @router.get("/v1/jobs/{job_id}/artifacts/{name:path}", responses=ERRORS,
@@ -199,26 +220,41 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis and Docker reachable, and the pool has booted")
+@router.get("/readyz", summary="Can a job submitted now be taken? Says which check fails",
+            responses={503: {"description": "not ready; `down` names the failing checks"}})
 async def readyz(request: Request) -> JSONResponse:
+    """Ready means a job submitted now will be taken (docs/architecture.md, "Readiness"):
+    Redis answers, the dispatcher and every supervised job are alive, the Docker engine
+    answers, and the pool can run a job (a container warm or busy) or boot one."""
     state = request.app.state
-    checks: dict[str, bool] = {}
+    results: dict[str, tuple[bool, str]] = {}
     try:
-        checks["redis"] = bool(await state.redis.ping())
-    except Exception:
-        checks["redis"] = False
-    body: dict[str, Any] = {"checks": checks}
+        async with asyncio.timeout(state.settings.redis_timeout_s * 2):
+            results["redis"] = (bool(await state.redis.ping()), "")
+    except Exception as exc:
+        results["redis"] = (False, f"{type(exc).__name__}: {exc}")
+    if getattr(state, "closing", False):
+        results["shutdown"] = (False, "the server is shutting down")
+    for name, why in state.supervisor.down().items():
+        results[name] = (False, why)
+    body: dict[str, Any] = {}
     if state.role == "api":
         # Informational: jobs are accepted (and wait in the queue) with no worker alive.
         with contextlib.suppress(Exception):
-            body["workers"] = len(await state.store.alive_daemons())
+            async with asyncio.timeout(state.settings.redis_timeout_s * 2):
+                body["workers"] = len(await state.store.alive_daemons())
     if state.daemon is not None:
-        checks["docker"] = await state.daemon.runtime.ping()
-        checks["pool_booted"] = state.daemon.pool.filled
+        results.update(state.daemon.readiness())
         body["warm"] = state.daemon.pool.state_counts().get("warm", 0)
-    ok = all(checks.values())
-    body["status"] = "ready" if ok else "unavailable"
-    return JSONResponse(body, status_code=200 if ok else 503)
+        body["busy"] = state.daemon.pool.state_counts().get("busy", 0)
+    down = sorted(name for name, (ok, _) in results.items() if not ok)
+    body.update({
+        "status": "unavailable" if down else "ready",
+        "checks": {name: ok for name, (ok, _) in results.items()},
+        "down": down,
+        "reasons": {name: results[name][1] or "failed" for name in down},
+    })
+    return JSONResponse(body, status_code=503 if down else 200)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)

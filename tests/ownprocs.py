@@ -20,7 +20,6 @@ from pathlib import Path
 import docker
 import pytest
 import redis
-
 from daemonproc import free_port
 
 

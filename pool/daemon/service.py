@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable
 from statistics import median
 from typing import Any
 
@@ -18,14 +19,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pool.core import constants
 from pool.core.autoscale import autoscale_target
 from pool.core.policy import PoolPolicy
-from pool.daemon.dispatcher import REDIS_ERRORS, Dispatcher
+from pool.daemon.dispatcher import Dispatcher
 from pool.daemon.runtime import ContainerRuntime, DockerRuntime
 from pool.daemon.warm_pool import WarmPool
+from pool.daemon.worlds import sweep_expired
 from pool.infra.crossfs import remove_stale_incoming
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
+from pool.infra.supervisor import Supervisor
 from pool.store.job_store import JobStore
+from pool.store.redis_client import RedisHealth, connect_redis, is_outage
 
 log = get_logger("vwe.daemon")
 
@@ -56,21 +60,28 @@ def policy_from_hash(current: PoolPolicy, raw: dict[str, str]) -> PoolPolicy:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, metrics: Metrics, redis: aioredis.Redis,
-                 runtime: ContainerRuntime | None = None) -> None:
+    """The worker side of one process. `supervisor` watches its long-running work: the
+    dispatcher (a task) and the scheduled jobs (heartbeat, recycle, health, reap, engine probe,
+    expiry sweep, autoscale); `/readyz` reads it."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, redis: aioredis.Redis | None = None,
+                 runtime: ContainerRuntime | None = None,
+                 supervisor: Supervisor | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.redis = redis
+        # Its own client and connection pool: HTTP load cannot take the dispatcher's and the
+        # heartbeat's connections.
+        self.redis = redis if redis is not None else connect_redis(settings, "daemon")
+        self.redis_health: RedisHealth = getattr(self.redis, "health", RedisHealth())
         self.runtime = runtime or DockerRuntime()
-        self.store = JobStore(redis, settings.pool_name, settings.result_ttl_s,
+        self.supervisor = supervisor or Supervisor(metrics.task_restarts)
+        self.store = JobStore(self.redis, settings.pool_name, settings.result_ttl_s,
                               settings.queue_max)
         self.pool = WarmPool(settings, self.runtime, metrics,
                              alive_daemons=self.store.alive_daemons)
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
         self.scheduler = AsyncIOScheduler()
-        self._loop_task: asyncio.Task[None] | None = None
         self.queue_depth = 0
-        self._docker_up = True
         # Metrics read this daemon as a live snapshot at scrape time.
         self.pool_view = _PoolView(self)
         metrics.pool_collector.pools.append(self.pool_view)
@@ -82,18 +93,27 @@ class Daemon:
         await asyncio.to_thread(remove_stale_incoming, s.worlds_dir, STALE_INCOMING_S)
         self.pool.policy = policy_from_hash(self.pool.policy, await self.store.load_policy())
         await self.heartbeat()
+        await self.engine_probe()
         await self.pool.start()
+        job = self.supervisor.job
         every = self.scheduler.add_job
         opts: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        every(self.maintain, "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
-        every(self.pool.check_health, "interval", seconds=s.health_interval_s, id="health",
-              **opts)
-        every(self.heartbeat, "interval", seconds=constants.HEARTBEAT_INTERVAL_S, id="heartbeat",
-              **opts)
-        every(self.pool.recover, "interval", seconds=5, id="reap", **opts)
-        every(self.autoscale, "interval", seconds=5, id="autoscale", **opts)
+        hb = constants.HEARTBEAT_INTERVAL_S
+        # A job is down when it has not succeeded for a few of its periods (it fails, hangs,
+        # or its runs are being skipped).
+        every(job("recycle", self.maintain, stale_after_s=5 * s.maintenance_interval_s + 5),
+              "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
+        every(job("health", self.pool.check_health, stale_after_s=3 * s.health_interval_s + 5),
+              "interval", seconds=s.health_interval_s, id="health", **opts)
+        every(job("heartbeat", self.heartbeat, stale_after_s=constants.HEARTBEAT_TTL_S),
+              "interval", seconds=hb, id="heartbeat", **opts)
+        every(job("engine", self.engine_probe), "interval", seconds=1, id="engine", **opts)
+        every(job("reap", self.pool.recover), "interval", seconds=5, id="reap", **opts)
+        every(job("autoscale", self.autoscale), "interval", seconds=5, id="autoscale", **opts)
+        every(job("expiry", self.sweep_worlds), "interval", seconds=s.expiry_sweep_interval_s,
+              id="expiry", **opts)
         self.scheduler.start()
-        self._loop_task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+        self.supervisor.spawn("dispatcher", self.dispatcher.run)
         log.info("daemon started", instance=s.instance_id, size=self.pool.policy.size,
                  max=self.pool.policy.max, image=s.worker_image)
 
@@ -103,7 +123,8 @@ class Daemon:
 
     async def heartbeat(self) -> None:
         """Announce this daemon, publish its containers, refresh policy and queue depth,
-        and keep running jobs' stream entries claimed."""
+        and keep running jobs' stream entries claimed. Raises when Redis does not answer
+        (the supervisor shows it); never waits on Docker."""
         boots = list(self.pool.unrecorded_boots)
         try:
             await self.store.heartbeat(self.settings.instance_id,
@@ -117,10 +138,26 @@ class Daemon:
             await self.store.keep_claimed(self.dispatcher.consumer,
                                           list(self.dispatcher.inflight))
             self.dispatcher.redis_up = True
-        except REDIS_ERRORS as exc:
-            self.dispatcher.redis_up = False
-            log.warning("heartbeat failed: redis unreachable", error=repr(exc))
-        self._docker_up = await self.runtime.ping()
+            self.redis_health.observe(True)
+        except Exception as exc:
+            if is_outage(exc):
+                self.dispatcher.redis_up = False
+                self.redis_health.observe(False, exc)
+            raise
+
+    async def engine_probe(self) -> None:
+        """Ask the engine whether it answers; the pool pauses and resumes boots from it."""
+        try:
+            async with asyncio.timeout(2.0):
+                up = await self.runtime.ping()
+        except TimeoutError:
+            up = False
+        self.pool.set_engine_up(up, "" if up else "the Docker engine did not answer a ping")
+
+    async def sweep_worlds(self) -> None:
+        removed = await sweep_expired(self.settings.worlds_dir, self.store)
+        if removed:
+            log.info("expired worlds removed", count=removed)
 
     async def autoscale(self) -> None:
         p = self.pool.policy
@@ -141,24 +178,51 @@ class Daemon:
         self.pool.autoscaled = (target, reason)
         self.pool.reconcile()
 
-    async def stop(self) -> None:
-        """Drain: stop taking work, wait for in-flight jobs up to the limit, then clean up."""
+    def readiness(self) -> dict[str, tuple[bool, str]]:
+        """The worker side's checks for `/readyz`: {check: (ok, why)}."""
+        checks: dict[str, tuple[bool, str]] = {}
+        down = self.supervisor.down()
+        dispatcher_ok = self.supervisor.alive("dispatcher") and self.dispatcher.redis_up
+        checks["dispatcher"] = (dispatcher_ok, down.get("dispatcher", "")
+                                or ("" if self.dispatcher.redis_up else "redis unreachable"))
+        for name, why in down.items():
+            if name != "dispatcher":
+                checks[name] = (False, why)
+        checks["docker"] = (self.pool.engine_up, self.pool.engine_error)
+        checks["pool"] = self.pool.serving()
+        return checks
+
+    async def stop(self) -> bool:
+        """Drain: stop taking work, let in-flight jobs finish up to the drain timeout, give
+        back the rest, remove every container. Each step runs whatever failed before it;
+        returns True when every step succeeded."""
+        clean = True
+
+        async def step(name: str, coro: Awaitable[Any]) -> None:
+            nonlocal clean
+            try:
+                await coro
+            except Exception:
+                clean = False
+                log.exception("shutdown step failed; shutdown goes on", step=name)
+
         log.info("draining", inflight=len(self.dispatcher.inflight))
         self.dispatcher.stop_accepting()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-        await self.dispatcher.wait_inflight(self.settings.drain_timeout_s)
+        if not await self.supervisor.stop(timeout=5.0):
+            clean = False
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.pool.drain(timeout=1.0)
-        with contextlib.suppress(*REDIS_ERRORS):
-            await self.store.forget_daemon(self.settings.instance_id)
+        await step("wait in-flight jobs",
+                   self.dispatcher.wait_inflight(self.settings.drain_timeout_s))
+        await step("give back unfinished jobs", self.dispatcher.release_inflight())
+        await step("remove containers", self.pool.drain(timeout=1.0))
+        await step("forget this daemon", self.store.forget_daemon(self.settings.instance_id))
         with contextlib.suppress(ValueError):
             self.metrics.pool_collector.pools.remove(self.pool_view)
-        await self.runtime.close()
-        log.info("daemon stopped")
+        await step("close the engine client", self.runtime.close())
+        await step("close redis", self.redis.aclose())
+        log.info("daemon stopped", clean=clean)
+        return clean
 
 
 class _PoolView:
@@ -181,7 +245,7 @@ class _PoolView:
         return self.d.queue_depth
 
     def component_up(self) -> dict[str, bool]:
-        return {"redis": self.d.dispatcher.redis_up, "docker": self.d._docker_up}
+        return {"redis": self.d.redis_health.up, "docker": self.d.pool.engine_up}
 
     def autoscale_choice(self) -> tuple[int, str] | None:
         return self.d.pool.autoscaled

@@ -4,6 +4,7 @@ locally."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -36,25 +37,39 @@ def _api_url(args: argparse.Namespace) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     import uvicorn
 
-    from api.app import create_app
+    from api.app import begin_shutdown, create_app
     from api.httpguard import server_options
     from pool.infra.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings, role=args.role)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Before uvicorn waits for open requests: long-polls answer now, not at the
+            # graceful-shutdown timeout with a 500.
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_soon_threadsafe(begin_shutdown, app)
+            super().handle_exit(sig, frame)
+
     config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                             log_config=None, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5, **server_options(settings))
-    server = uvicorn.Server(config)
+    server = Server(config)
     # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler it found at
-    # start; make that one a no-op so a clean drain exits 0.
+    # start; make that one a no-op so the exit code is ours.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
     server.run()
-    return 0 if server.started else 1
+    if not server.started:
+        return 1
+    # 0 only when shutdown drained cleanly (every step succeeded; see Daemon.stop).
+    return 0 if getattr(app.state, "shutdown_clean", False) else 1
 
 
 def _fail(response: httpx.Response) -> int:

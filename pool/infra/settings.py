@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     redis_min_replicas: int = Field(0, ge=0, le=16)
     redis_wait_timeout_s: float = Field(1.0, gt=0, le=60)
 
-    # --- Redis: bounded waits and connection pools (see pool/redis_conn.py) ---
-    redis_timeout_s: float = Field(1.0, gt=0, le=60)
+    # --- Redis: bounded waits and connection pools (see pool/store/redis_client.py) ---
+    redis_timeout_s: float = Field(2.0, gt=0, le=60)
     redis_pool_timeout_s: float = Field(2.0, gt=0, le=60)
     redis_api_connections: int = Field(64, ge=2, le=10_000)
     redis_daemon_connections: int = Field(16, ge=4, le=1000)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from apiclient import eventually, metric, readyz, submit, wait_job
 from conftest import DaemonProcess
-from ownprocs import RedisServer, own_redis  # noqa: F401 (fixture)
+from ownprocs import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -28,16 +28,16 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 
-from pool.logs import get_logger
+from pool.infra.logs import get_logger
 
 log = get_logger("vwe.supervisor")
 
 
-class ComponentState(str, Enum):
+class ComponentState(StrEnum):
     UP = "up"
     DOWN = "down"  # failed; restarting after its back-off, or failing on every tick
     STOPPED = "stopped"  # stopped on purpose (shutdown)
@@ -52,12 +52,6 @@ class Component:
     # Periodic jobs only: the last successful run (monotonic s) and how old it may get.
     last_ok: float | None = None
     stale_after_s: float | None = None
-
-
-def restart_counter(registry: CollectorRegistry) -> Counter:
-    return Counter("vwe_task_restarts_total",
-                   "Supervised tasks and periodic jobs that failed and were restarted",
-                   ["task"], registry=registry)
 
 
 class Supervisor:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pool.supervisor import ComponentState, Supervisor, restart_counter
+from pool.infra.metrics import Metrics
+from pool.infra.supervisor import ComponentState, Supervisor
 
 pytestmark = pytest.mark.unit
 
@@ -18,8 +20,9 @@ def _restarts(registry: CollectorRegistry, task: str) -> float:
 
 
 async def test_a_failing_task_is_restarted_counted_and_shown_down() -> None:
-    registry = CollectorRegistry()
-    sup = Supervisor(restart_counter(registry), base_s=0.01, max_s=0.05)
+    metrics = Metrics()
+    registry = metrics.registry
+    sup = Supervisor(metrics.task_restarts, base_s=0.01, max_s=0.05)
     runs = 0
     recovered = asyncio.Event()
 
@@ -59,19 +62,21 @@ async def test_a_task_is_down_while_it_waits_for_its_restart() -> None:
 
 
 async def test_a_task_that_returns_is_a_failure() -> None:
-    registry = CollectorRegistry()
-    sup = Supervisor(restart_counter(registry), base_s=0.01, max_s=0.01)
+    metrics = Metrics()
+    registry = metrics.registry
+    sup = Supervisor(metrics.task_restarts, base_s=0.01, max_s=0.01)
     runs = 0
+    third = asyncio.Event()
 
     async def quits() -> None:
         nonlocal runs
         runs += 1
         if runs >= 3:
+            third.set()
             await asyncio.Event().wait()
 
     sup.spawn("events", quits)
-    while runs < 3:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(third.wait(), 5)
     assert _restarts(registry, "events") == 2
     await sup.stop()
 
@@ -80,24 +85,27 @@ async def test_back_off_doubles_up_to_the_max() -> None:
     sup = Supervisor(base_s=0.01, max_s=0.04, stable_s=60)
     times: list[float] = []
     loop = asyncio.get_running_loop()
+    sixth = asyncio.Event()
 
     async def always_fails() -> None:
         times.append(loop.time())
+        if len(times) == 6:
+            sixth.set()
         raise OSError("down")
 
     sup.spawn("heartbeat", always_fails)
-    while len(times) < 6:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(sixth.wait(), 5)
     await sup.stop()
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[0] >= 0.009 and gaps[1] >= 0.019 and gaps[2] >= 0.039
     assert all(g < 0.2 for g in gaps[3:])  # capped
 
 
 async def test_periodic_job_failure_is_counted_and_cleared_by_a_success() -> None:
-    registry = CollectorRegistry()
+    metrics = Metrics()
+    registry = metrics.registry
     now = [100.0]
-    sup = Supervisor(restart_counter(registry), clock=lambda: now[0])
+    sup = Supervisor(metrics.task_restarts, clock=lambda: now[0])
     fail = [True]
 
     async def heartbeat() -> None:
