@@ -26,7 +26,7 @@ log = get_logger("vwe.worlds")
 
 JOB_DIR = re.compile(r"^[0-9a-f]{32}$")
 # A folder younger than this is left alone: its job may be recording its result right now.
-MIN_AGE_S = 30.0
+MIN_AGE_S = 2.0
 # Sweep this many folders per Redis round trip.
 BATCH = 500
 
