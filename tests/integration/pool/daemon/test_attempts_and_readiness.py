@@ -40,7 +40,7 @@ def test_a_worker_that_never_boots_fails_the_job_after_its_attempts(
     assert time.monotonic() - started < 40
     if env.get("VWE_WORKER_IMAGE"):
         # An empty pool whose boots fail cannot take a job: not ready, and says why.
-        status, body = eventually(lambda: (r := readyz(d.url))[0] == 503 and r, timeout=10)
+        _, body = eventually(lambda: (r := readyz(d.url))[0] == 503 and r, timeout=10)
         assert "pool" in body["down"] and "boot" in body["reasons"]["pool"], body
     # A second job submitted now is not left `running` by SIGTERM either.
     second = submit(d.url, "neverboot2").json()
