@@ -25,7 +25,7 @@ def test_engine_restart_is_an_outage_not_a_boot_failure(
                            phase="boot")
     before = {c["name"] for c in pool_state(d.url)["containers"]}
     own_dockerd.stop()  # stops its containers, as a real engine restart does
-    status, body = eventually(lambda: (r := readyz(d.url))[0] == 503 and r, timeout=10)
+    _, body = eventually(lambda: (r := readyz(d.url))[0] == 503 and r, timeout=10)
     assert "docker" in body["down"], body
     jobs = [submit(d.url, f"engine{i}").json()["job_id"] for i in range(4)]
     eventually(lambda: metric(d.url, "vwe_up", component="docker") == 0.0, timeout=5)
