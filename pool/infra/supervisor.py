@@ -49,6 +49,8 @@ class Component:
     state: ComponentState = ComponentState.UP
     error: str = ""
     restarts: int = 0
+    last_error: str = ""
+    last_failure_at: float = float("-inf")
     # Periodic jobs only: the last successful run (monotonic s) and how old it may get.
     last_ok: float | None = None
     stale_after_s: float | None = None
@@ -75,12 +77,19 @@ class Supervisor:
                 self.restarts.labels(name)  # the series exists at 0 from the start
         return component
 
-    def _failed(self, component: Component, error: BaseException | str) -> None:
-        component.state = ComponentState.DOWN
-        component.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    def _failed(self, component: Component, error: BaseException) -> bool:
+        """Record a failure; True when it is news (the component was up, or fails
+        differently now): only news is logged with its traceback, repeats in one line."""
+        message = f"{type(error).__name__}: {error}"
+        now = self.clock()
+        news = (message != component.last_error
+                or now - component.last_failure_at > self.stable_s)
+        component.state, component.error = ComponentState.DOWN, message
+        component.last_error, component.last_failure_at = message, now
         component.restarts += 1
         if self.restarts is not None:
             self.restarts.labels(component.name).inc()
+        return news
 
     # ---------- tasks ----------
     def spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
@@ -108,9 +117,13 @@ class Supervisor:
                     break
                 if self.clock() - started >= self.stable_s:
                     backoff = self.base_s
-                self._failed(component, exc)
-                log.exception("supervised task failed; restarting", task=name,
-                              restart_in_s=round(backoff, 3), restarts=component.restarts)
+                if self._failed(component, exc):
+                    log.exception("supervised task failed; restarting", task=name,
+                                  restart_in_s=round(backoff, 3), restarts=component.restarts)
+                else:
+                    log.warning("supervised task failed again; restarting", task=name,
+                                error=component.error, restart_in_s=round(backoff, 3),
+                                restarts=component.restarts)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_s)
         component.state = ComponentState.STOPPED
@@ -129,9 +142,12 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._failed(component, exc)
-                log.exception("periodic job failed; it runs again on its next tick", job=name,
-                              failures=component.restarts)
+                if self._failed(component, exc):
+                    log.exception("periodic job failed; it runs again on its next tick",
+                                  job=name, failures=component.restarts)
+                else:
+                    log.warning("periodic job failed again", job=name, error=component.error,
+                                failures=component.restarts)
                 return
             component.state, component.error = ComponentState.UP, ""
             component.last_ok = self.clock()

@@ -91,6 +91,8 @@ ALERTS = {
     "VweRedisDown",
     "VweDockerDown",
     "VweDaemonDown",
+    "VweDataDiskLow",
+    "VweTaskRestarting",
 }
 TEMPLATE_FILTER = 'template=~"$template"'
 INSTANCE_FILTER = 'instance=~"$instance"'
