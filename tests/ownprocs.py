@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 import redis
+import requests.exceptions
 from daemonproc import free_port
 
 
@@ -112,13 +114,17 @@ class Dockerd:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while True:
-            with contextlib.suppress(Exception):
-                client = self.client(timeout=2)
-                try:
-                    if client.ping():
-                        return self
-                finally:
-                    client.close()
+            # A fixed (old) API version: the client then makes no call, and leaks no socket,
+            # while the engine is not up yet.
+            probe = docker.APIClient(base_url=self.host, timeout=2, version="1.24")
+            try:
+                if self.socket.exists() and probe.ping():
+                    return self
+            except (docker.errors.DockerException, OSError,
+                    requests.exceptions.RequestException):
+                pass
+            finally:
+                probe.close()
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"dockerd did not start: {self.log()}")
             time.sleep(0.1)
@@ -128,10 +134,10 @@ class Dockerd:
 
     def load_image(self, tag: str) -> None:
         """Copy an image from the shared engine into this one (no registry on this machine)."""
-        save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "-H", self.host, "load", "-q"], stdin=save.stdout,
-                       check=True, capture_output=True)
-        assert save.wait(60) == 0, f"docker save {tag} failed"
+        with subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE) as save:
+            subprocess.run(["docker", "-H", self.host, "load", "-q"], stdin=save.stdout,
+                           check=True, capture_output=True)
+        assert save.returncode == 0, f"docker save {tag} failed"
 
     def stop(self, timeout: float = 60) -> None:
         """Stop the engine (it stops its containers, as a real engine restart does)."""
