@@ -99,3 +99,29 @@ def test_many_concurrent_callers_are_served_not_told_redis_is_down(
 
     codes = asyncio.run(hammer(300))
     assert codes.count(200) == 300, {c: codes.count(c) for c in set(codes)}
+
+
+def test_an_exhausted_connection_pool_is_load_not_an_outage(
+    daemon_factory: Callable[..., DaemonProcess],
+) -> None:
+    # Two HTTP connections to Redis and almost no patience: most callers find none free.
+    d = daemon_factory(VWE_REDIS_API_CONNECTIONS="2", VWE_REDIS_POOL_TIMEOUT_S="0.001").start(
+        wait_warm=1)
+    job = submit(d.url, "crowded").json()
+    assert wait_job(d.url, job["job_id"])["status"] == "succeeded"
+    url = f"{d.url}/v1/jobs/{job['job_id']}"
+
+    async def hammer(n: int) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+            return list(await asyncio.gather(*(client.get(url) for _ in range(n))))
+
+    responses = asyncio.run(hammer(200))
+    busy = [r for r in responses if r.status_code == 503]
+    assert {r.status_code for r in responses} <= {200, 503}
+    assert busy, "the pool was never exhausted: the test proves nothing"
+    assert {r.json()["error"]["code"] for r in busy} == {"busy"}
+    assert all(r.headers.get("Retry-After") for r in busy)
+    # Redis itself was fine all along: it is not reported down, and the daemon is ready.
+    assert metric(d.url, "vwe_up", component="redis") == 1.0
+    assert readyz(d.url)[0] == 200
