@@ -146,7 +146,7 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
             yield
         finally:
             # Never raises: every step runs whatever failed before it; the outcome becomes the
-            # process's exit code (pool/cli.py).
+            # process's exit code (pool/entry/cli.py).
             waiters.close()
             clean = True
             if daemon is not None:
