@@ -74,7 +74,7 @@ class Settings(BaseSettings):
 
     # --- Redis: bounded waits and connection pools (see pool/store/redis_client.py) ---
     redis_timeout_s: float = Field(2.0, gt=0, le=60)
-    redis_pool_timeout_s: float = Field(2.0, gt=0, le=60)
+    redis_pool_timeout_s: float = Field(10.0, gt=0, le=120)
     redis_api_connections: int = Field(64, ge=2, le=10_000)
     redis_daemon_connections: int = Field(16, ge=4, le=1000)
 

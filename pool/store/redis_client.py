@@ -88,10 +88,20 @@ class RedisHealth:
 
 
 class WaitingConnectionPool(BlockingConnectionPool):
-    """A pool that waits for a free connection; past its timeout, `MaxConnectionsError`."""
+    """A pool that waits for a free connection; past its timeout, `MaxConnectionsError`.
+
+    While calls see Redis down (`health`), a caller finding no free connection fails at once
+    with `ConnectionError` instead of queueing behind calls that are timing out: a hung Redis
+    is answered in about one socket timeout, not in waves of them."""
+
+    health: RedisHealth | None = None
 
     async def get_connection(self, command_name: Any = None, *keys: Any,
                              **options: Any) -> Any:
+        health = self.health
+        if health is not None and not health.up and not self.can_get_connection():
+            raise redis.exceptions.ConnectionError(
+                f"Redis unreachable ({health.last_error}); not waiting for a connection")
         try:
             return await super().get_connection(  # type: ignore[no-untyped-call]
                 command_name, *keys, **options)
@@ -188,4 +198,6 @@ def connect_redis(settings: Settings, purpose: Purpose = "daemon",
                                      connection_pool_class=WaitingSentinelPool,
                                      db=database(settings.redis_url), **options)
     client.health = health or RedisHealth()
+    if isinstance(client.connection_pool, WaitingConnectionPool):
+        client.connection_pool.health = client.health
     return client
