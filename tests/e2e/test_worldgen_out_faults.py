@@ -65,13 +65,13 @@ def test_out_in_a_read_only_folder(tmp_path: Path) -> None:
 
 
 def test_full_disk_leaves_nothing_partial_and_keeps_the_previous_world(tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "small", "size=3m") as small:
+    with tmpfs(tmp_path / "small", "size=10m") as small:
         out = small / "world"
         first = worldgen(out, "OldSeed", "--legacy-fwl")
         assert first.returncode == 0, first.stderr
         before = files(out)
         assert "worlds_local/OldSeed.fwl" in before
-        # The new world (a 2 MiB biomes.npy and more) does not fit beside the previous one.
+        # The new world (~8 MiB with its height map) does not fit beside the previous one.
         result = worldgen(out, "NewSeed")
         assert_clean_failure(result, "disk is full")
         assert files(out) == before  # the previous world, whole, and nothing of the new one
