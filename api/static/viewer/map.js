@@ -10,7 +10,7 @@ const EXTENT = [[-HALF, -HALF], [HALF, HALF]];
 const EDGE_BOUNDS = [[-EDGE_RADIUS_M, -EDGE_RADIUS_M], [EDGE_RADIUS_M, EDGE_RADIUS_M]];
 
 // Image artifacts drawn as base layers, in the layer control's order, the first one shown (the
-// relief map when the job has terrain); any other PNG artifact
+// relief map when the job has terrain, except on touch screens); any other PNG artifact
 // a newer generator adds is offered too, under its file name.
 const IMAGE_LAYERS = [["relief.png", "Relief"], ["biomes.png", "Biomes"]];
 
@@ -66,7 +66,10 @@ export class WorldMap {
     for (const layer of Object.values(extra)) this.layers.push(layer);
     this.control = L.control.layers(bases, overlays, { collapsed: true }).addTo(this.map);
     for (const layer of Object.values(extra)) if (!layer.startHidden) layer.addTo(this.map);
-    const first = Object.values(bases)[0];
+    // The relief map is megabytes at 2048² (3.3 MiB for MWd8eV6svz), the biome map ~155 KiB:
+    // a touch screen starts with the light one; the other loads when picked in the control.
+    const light = window.matchMedia("(pointer: coarse)").matches && bases.Biomes;
+    const first = light || Object.values(bases)[0];
     if (!first) return Promise.reject(new Error("this job has no map image"));
     const loaded = new Promise((resolve, reject) => {
       first.once("load", resolve);

@@ -172,7 +172,7 @@ async function showWorld(job, submitted) {
   }
   if (submitted !== current) return;
   // With a mouse the readout is wanted at once; on a touch screen, only after the first tap.
-  if (window.matchMedia("(pointer: fine)").matches) viewer.readout.load().catch(() => {});
+  if (!window.matchMedia("(pointer: coarse)").matches) viewer.readout.load().catch(() => {});
   document.body.dataset.jobId = job.job_id;
   setState("ready");
 }

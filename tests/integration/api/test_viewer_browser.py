@@ -243,7 +243,7 @@ def test_cached_seed_from_a_shared_link_shows_at_once_and_a_phone_loads_grids_on
         assert not [u for u in browser.requests if "/v1/jobs/" in u and "wait=" in u]
         assert driver.find_element(By.ID, "progress").get_attribute("hidden") is not None
         # A touch screen: the megabytes of grids wait for the first tap.
-        assert driver.execute_script("return matchMedia('(pointer: fine)').matches") is False
+        assert driver.execute_script("return matchMedia('(pointer: coarse)').matches") is True
         assert not [u for u in browser.requests if u.endswith(".npy")], browser.requests
         x, z, expected = uniform_point(seed)
         read = point_at(browser, x, z, tap=True)
@@ -308,3 +308,19 @@ def test_terrain_relief_rivers_lakes_and_height_readout(
         shutil.copy(tmp_path / "viewer-terrain.png", Path(SHOTS_DIR) / "viewer-terrain.png")
     assert len(image.getcolors(maxcolors=image.width * image.height) or []) > 200
     assert browser.console_errors() == [] and browser.outside_requests() == []
+
+    # A phone starts with the light biome map: the relief's megabytes load only when picked.
+    phone = Browser(tmp_path / "phone-profile", size=PHONE)
+    try:
+        phone.driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True})
+        phone.driver.get(f"{d.url}/?seed={SEED}&terrain=1")
+        assert wait_state(phone.driver, "ready", "error", "failed") == "ready"
+        on = phone.driver.execute_script(
+            "const m = window.vweViewer.map;"
+            "return [m.map.hasLayer(m.bases.Biomes), m.map.hasLayer(m.bases.Relief)];")
+        assert on == [True, False]
+        phone.collect()
+        assert not [u for u in phone.requests if u.endswith("/relief.png")], phone.requests
+        assert phone.console_errors() == [] and phone.outside_requests() == []
+    finally:
+        phone.quit()
