@@ -25,9 +25,11 @@ def error(status: int, code: str, message: str,
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
 
 
 def _describe(exc: RequestValidationError) -> str:
@@ -42,7 +44,7 @@ def _describe(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message)
+        return error(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -67,6 +69,14 @@ def install(app: FastAPI) -> None:
                      f"{exc}; the job was not acknowledged (it may still run): retry shortly, "
                      "the same request joins the same job",
                      {"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(redis.exceptions.MaxConnectionsError)
+    async def busy(_: Request, exc: Exception) -> JSONResponse:
+        # Every connection of this process's pool stayed busy for VWE_REDIS_POOL_TIMEOUT_S:
+        # load, not an outage (pool/store/redis_client.py).
+        log.warning("redis connection pool exhausted", error=str(exc))
+        return error(503, "busy", "the server is busy; nothing was accepted, retry shortly",
+                     {"Retry-After": "1"})
 
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)

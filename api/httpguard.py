@@ -88,7 +88,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of `HttpLimits` (see the module doc)."""
 
     limits = HttpLimits()
-    busy_app: Any = _busy_app(HttpLimits.max_concurrency)
+    # staticmethod: a plain function stored on a class would be called as a bound method
+    # (the protocol instance as `scope`), which made every refused request a 500.
+    busy_app: Any = staticmethod(_busy_app(HttpLimits.max_concurrency))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -291,7 +293,8 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 def protocol_class(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
     """A protocol class bound to ``limits``, for ``uvicorn.Config(http=...)``."""
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
-                {"limits": limits, "busy_app": _busy_app(limits.max_concurrency)})
+                {"limits": limits,
+                                    "busy_app": staticmethod(_busy_app(limits.max_concurrency))})
 
 
 def limits_from(settings: Settings) -> HttpLimits:

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.artifacts import DescriptorResponse, open_artifact
 from api.auth import require_admin
-from api.errors import ApiError
+from api.errors import RETRY_AFTER_S, ApiError
 from api.models import (
     ContainerOut,
     ErrorOut,
@@ -105,23 +105,45 @@ async def submit_world(request: Request) -> Response:
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS,
             summary="A job; with ?wait=S, wait up to S seconds for it to finish")
-async def get_job(job_id: str, state: Annotated[ApiState, Depends(api_state)],
+async def get_job(job_id: str, request: Request,
                   wait: Annotated[float, Query(ge=0, le=300)] = 0) -> Any:
     _check_job_id(job_id)
+    state = api_state(request)
     with state.waiters.watch(job_id) as finished:
         job = await state.store.get(job_id)
         if job is None:
             raise ApiError(404, "job_not_found", f"no job {job_id} (unknown or expired)")
         if wait > 0 and not job.finished:
+            # The wait ends when the job does, when the client hangs up (nothing more is read
+            # for a gone client), or at shutdown (answered at once, below).
+            gone = asyncio.ensure_future(_disconnected(request))
             try:
                 async with asyncio.timeout(wait):
                     while not job.finished:
-                        await finished.wait()
+                        woken = asyncio.ensure_future(finished.wait())
+                        await asyncio.wait((woken, gone), return_when=asyncio.FIRST_COMPLETED)
+                        woken.cancel()
+                        if gone.done():
+                            return Response(status_code=499)  # nobody reads it
+                        if state.waiters.closing:
+                            raise ApiError(503, "shutting_down",
+                                           "the server is shutting down; the job goes on: "
+                                           "ask again shortly", retry_after=RETRY_AFTER_S)
                         finished.clear()
                         job = await state.store.get(job_id) or job
             except TimeoutError:
                 pass
+            finally:
+                gone.cancel()
     return JobOut.of(job)
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has hung up (ASGI `http.disconnect`)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 @router.get("/v1/jobs/{job_id}/artifacts/{name:path}", responses=ERRORS,
@@ -178,20 +200,40 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis and Docker reachable, and the pool has booted")
+@router.get("/readyz", summary="Can a job submitted now be taken? Says which check fails",
+            responses={503: {"description": "not ready; `down` names the failing checks"}})
 async def readyz(state: Annotated[ApiState, Depends(api_state)]) -> JSONResponse:
-    checks: dict[str, bool] = {"redis": await state.store.ping()}
+    """Ready means a job submitted now will be taken (docs/architecture.md, "Readiness"):
+    Redis answers, the dispatcher and every supervised job are alive, the Docker engine
+    answers, and the pool can run a job (a container warm or busy) or boot one."""
+    results: dict[str, tuple[bool, str]] = {}
+    try:
+        async with asyncio.timeout(state.settings.redis_timeout_s * 2):
+            results["redis"] = (await state.store.ping_or_raise(), "")
+    except Exception as exc:
+        results["redis"] = (False, f"{type(exc).__name__}: {exc}")
+    if state.waiters.closing:
+        results["shutdown"] = (False, "the server is shutting down")
+    for name, why in state.supervisor.down().items():
+        results[name] = (False, why)
     pool = await state.pool.readiness()
-    checks.update(pool.checks)
-    body: dict[str, Any] = {"checks": checks}
+    results.update(pool.checks)
+    body: dict[str, Any] = {}
     if pool.workers is not None:
         # Informational: jobs are accepted (and wait in the queue) with no worker alive.
         body["workers"] = pool.workers
     if pool.warm is not None:
         body["warm"] = pool.warm
-    ok = all(checks.values())
-    body["status"] = "ready" if ok else "unavailable"
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if pool.busy is not None:
+        body["busy"] = pool.busy
+    down = sorted(name for name, (ok, _) in results.items() if not ok)
+    body.update({
+        "status": "unavailable" if down else "ready",
+        "checks": {name: ok for name, (ok, _) in results.items()},
+        "down": down,
+        "reasons": {name: results[name][1] or "failed" for name in down},
+    })
+    return JSONResponse(body, status_code=503 if down else 200)
 
 
 class AsgiResponse(Response):

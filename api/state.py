@@ -17,6 +17,7 @@ from api.waiters import JobWaiters
 from pool.core.ports import PoolControl
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
+from pool.infra.supervisor import Supervisor
 from pool.store.job_store import JobStore
 
 
@@ -28,6 +29,8 @@ class ApiState:
     waiters: JobWaiters
     pool: PoolControl
     answers: AnswerCache
+    # The process's supervised components: `/readyz` names those that are down.
+    supervisor: Supervisor
     # The labelled child, looked up once: a cached answer increments it on the hot path.
     cached_total: Counter = field(init=False)
     # GET /metrics: prometheus_client's ASGI app over this process's registry.

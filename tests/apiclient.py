@@ -46,3 +46,20 @@ def eventually(check: Callable[[], Any], timeout: float = 30, interval: float = 
 def get_job(url: str, job_id: str) -> dict[str, Any]:
     job: dict[str, Any] = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=10).json()
     return job
+
+
+def metric(url: str, name: str, **labels: str) -> float | None:
+    """One sample of the daemon's /metrics, or None when it is not exported."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def readyz(url: str, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+    r = httpx.get(f"{url}/readyz", timeout=timeout)
+    return r.status_code, r.json()

@@ -21,6 +21,7 @@ import docker.errors
 import pytest
 import redis
 from daemonproc import DaemonProcess, free_port
+from ownprocs import own_dockerd, own_redis  # noqa: F401 (fixtures for tests that break them)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helper modules
@@ -115,7 +116,9 @@ def settings_env(redis_url: str, pool_name: str, data_dir: Path,
         "VWE_POOL_SIZE": "1",
         "VWE_POOL_MAX": "3",
         "VWE_MAP_RESOLUTION": "256",
-        "VWE_BOOT_TIMEOUT_S": "30",
+        # The product default: a boot that fails while a job waits fails the job's attempt, and
+        # on a loaded 2-core host a 4096-cell worker can take over 30 s to boot.
+        "VWE_BOOT_TIMEOUT_S": "60",
         "VWE_HEALTH_INTERVAL_S": "1",
         "VWE_MAINTENANCE_INTERVAL_S": "1",
         "VWE_RECLAIM_IDLE_S": "5",

@@ -41,6 +41,7 @@ from worldgen.biomegrid import Lattice, lattice_for
 from worldgen.biomes import BIOME_NAMES, Biome
 from worldgen.hashing import seed_from_text, stable_hash, utf16_units
 from worldgen.mapimage import write_png
+from worldgen.output import check_target, staged
 from worldgen.terrainfiles import write_terrain
 from worldgen.unity_random import UnityRandom, world_offsets
 
@@ -163,18 +164,43 @@ def generate_world(seed_text: str, out_dir: Path, *, resolution: int = 2048,
                    progress: Progress | None = None) -> dict[str, object]:
     """Generate one world's artefacts into ``out_dir`` and return the ``world.json`` content.
 
-    Raises ``ValueError`` for a bad seed, resolution, version, world name or layer list.
+    The files are written to a temporary folder and renamed into place (`worldgen.output`):
+    ``out_dir`` ends up holding exactly this world, or is left as it was.
+
+    Raises ValueError for a bad seed, resolution, version, world name or layer list
+    (``worldgen_version`` and ``resolution`` must be ints, ``legacy_fwl`` a bool), and
+    `worldgen.output.OutputError` (a ValueError) when ``out_dir`` cannot take the world: a
+    file, a folder of other files, read-only, a full disk.
     """
-    started = time.perf_counter()
-    report: Progress = progress or (lambda fraction, message: None)
+    _check_arguments(seed_text, resolution, worldgen_version, legacy_fwl)
+    _world_name(seed_text, world_name)
+    wanted = normalise_layers(layers)
+    check_target(Path(out_dir))  # before the work, not after it
+    with staged(Path(out_dir)) as stage:
+        return _generate_into(seed_text, stage, resolution=resolution,
+                              worldgen_version=worldgen_version, legacy_fwl=legacy_fwl,
+                              world_name=world_name, wanted=wanted, progress=progress)
+
+
+def _check_arguments(seed_text: str, resolution: int, worldgen_version: int,
+                     legacy_fwl: bool) -> None:
     validate_seed(seed_text)
     _check_resolution(resolution)
-    if isinstance(worldgen_version, bool) or worldgen_version not in WORLDGEN_VERSIONS:
-        raise ValueError(f"worldgen_version must be one of {WORLDGEN_VERSIONS}")
+    # type() and not isinstance: True is an int, and 2.0 == 2 would pass `in`.
+    if type(worldgen_version) is not int or worldgen_version not in WORLDGEN_VERSIONS:
+        raise ValueError(f"worldgen_version must be one of the integers {WORLDGEN_VERSIONS}, "
+                         f"got {worldgen_version!r}")
+    if not isinstance(legacy_fwl, bool):
+        raise ValueError(f"legacy_fwl must be True or False, got {legacy_fwl!r}")
+
+
+def _generate_into(seed_text: str, out: Path, *, resolution: int, worldgen_version: int,
+                   legacy_fwl: bool, world_name: str | None, wanted: tuple[str, ...],
+                   progress: Progress | None) -> dict[str, object]:
+    """The generation proper, into the (empty, temporary) folder ``out``."""
+    started = time.perf_counter()
+    report: Progress = progress or (lambda fraction, message: None)
     name = _world_name(seed_text, world_name)
-    wanted = normalise_layers(layers)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     report(0.0, "seed accepted")
     seed = seed_from_text(seed_text)

@@ -72,6 +72,9 @@ class PoolMachine:
         # The autoscaler's (target, reason) while autoscaling is on.
         self.autoscaled: tuple[int, str] | None = None
         self.closing = False
+        # The Docker engine as the driver last saw it: while it is down nothing boots (and no
+        # boot counts as the image's failure).
+        self.engine_up = True
         # Latched once the pool first reaches its target: readiness means "has booted", and
         # must not flap while each lease's replacement boots.
         self.filled = False
@@ -100,8 +103,13 @@ class PoolMachine:
             counts[r.state.value] = counts.get(r.state.value, 0) + 1
         return counts
 
+    @property
+    def boot_failures(self) -> int:
+        """Boots failed in a row (reset by a boot that becomes ready)."""
+        return self._boot_failures
+
     def boots_blocked(self, now: float) -> bool:
-        return self.closing or now < self._boots_blocked_until
+        return self.closing or not self.engine_up or now < self._boots_blocked_until
 
     def has_capacity(self, now: float) -> bool:
         """Could a job start now (warm, a spare boot to promise, or room to cold-start)?"""
@@ -254,6 +262,13 @@ class PoolMachine:
             r.state = ContainerState.WARM
         self._dirty = True
         return effects + self.reconcile(now)
+
+    def unpromise(self, cid: str) -> None:
+        """The job a booting container was promised to gave up waiting for it."""
+        r = self.records.get(cid)
+        if r is not None and r.promised:
+            r.promised = False
+            self._dirty = True
 
     def retire(self, cid: str, reason: RecycleReason) -> list[Effect]:
         """Retire container `cid` for `reason` (e.g. a failed health probe)."""

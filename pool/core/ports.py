@@ -31,22 +31,18 @@ class PoolStatus:
 
 @dataclass(frozen=True)
 class Readiness:
-    """`/readyz`'s answer for the pool: named checks (all must hold), the warm count where a
-    pool runs here, and the live workers (informational) where none does."""
+    """`/readyz`'s answer for the pool: named checks {name: (ok, why)} (all must hold), the
+    warm and busy counts where a pool runs here, the live workers (informational) where none
+    does."""
 
-    checks: dict[str, bool]
+    checks: dict[str, tuple[bool, str]]
     warm: int | None = None
+    busy: int | None = None
     workers: int | None = None
 
     @property
     def ready(self) -> bool:
-        return all(self.checks.values())
-
-
-def failed_components(health: dict[str, bool]) -> dict[str, bool]:
-    """The checks a set of supervised components adds to readiness: each one that stopped,
-    by name (False); running ones add nothing, so the checks stay those of the role."""
-    return {name: False for name, running in health.items() if not running}
+        return all(ok for ok, _ in self.checks.values())
 
 
 class PoolControl(Protocol):

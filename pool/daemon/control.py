@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pool.core.pool_policy import PoolPolicy
-from pool.core.ports import PoolStatus, Readiness, failed_components
+from pool.core.ports import PoolStatus, Readiness
 from pool.daemon.service import Daemon
 from pool.store.pool_view import published_containers
 
 
 class DaemonPool:
     """Status, policy and readiness of the local daemon's pool, plus what other daemons of the
-    same pool publish in Redis.
+    same pool publish in Redis. The supervised components' state is the route's to add (the
+    supervisor watches the whole process)."""
 
-    `components` names the health of the process's supervised tasks (True = running); the
-    composition root passes its supervisor's view, so a dead loop shows in `/readyz`.
-    """
-
-    def __init__(self, daemon: Daemon,
-                 components: Callable[[], dict[str, bool]] = dict) -> None:
+    def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self.components = components
 
     async def policy(self) -> PoolPolicy:
         return self.daemon.pool.policy
@@ -41,7 +34,8 @@ class DaemonPool:
                           queue_depth=await self.daemon.store.depth(), containers=containers)
 
     async def readiness(self) -> Readiness:
-        checks = {"docker": await self.daemon.runtime.ping(),
-                  "pool_booted": self.daemon.pool.filled}
-        checks.update(failed_components(self.components()))
-        return Readiness(checks, warm=self.daemon.pool.state_counts().get("warm", 0))
+        """The worker side's checks (`Daemon.readiness`): dispatcher, scheduled jobs, the
+        engine, and whether the pool can run or boot a container."""
+        counts = self.daemon.pool.state_counts()
+        return Readiness(self.daemon.readiness(), warm=counts.get("warm", 0),
+                         busy=counts.get("busy", 0))

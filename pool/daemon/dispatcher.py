@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +16,13 @@ from typing import Any
 import redis.exceptions
 import stamina
 
-from pool.core.exceptions import GenerationFailed, HandoffFailed, PoolClosed, StoreUnavailable
+from pool.core.exceptions import (
+    BootFailed,
+    GenerationFailed,
+    HandoffFailed,
+    PoolClosed,
+    StoreUnavailable,
+)
 from pool.core.states import FailurePhase
 from pool.daemon.collect import collect_output
 from pool.daemon.warm_pool import Lease, WarmPool
@@ -23,7 +30,7 @@ from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.safefs import OutputRejected
 from pool.infra.settings import Settings
-from pool.store.job_store import Attempt, JobStore, StreamEntry
+from pool.store.job_store import Attempt, JobStore, StreamEntry, stream_lost
 
 log = get_logger("vwe.dispatcher")
 
@@ -47,11 +54,14 @@ class Dispatcher:
         self.metrics = metrics
         self.consumer = settings.instance_id
         self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.attempts: dict[str, Attempt] = {}
         self.redis_up = True
         self._accepting = True
         self._next_reclaim = 0.0
 
     async def run(self) -> None:
+        """Take jobs until `stop_accepting`. Redis outages are ridden out here with back-off;
+        anything unexpected propagates to the supervisor, which logs and restarts this."""
         backoff = 0.1
         while self._accepting:
             try:
@@ -66,14 +76,25 @@ class Dispatcher:
                 if attempt is not None:
                     task = asyncio.create_task(self._run_job(attempt, taken))
                     self.inflight[attempt.entry_id] = task
+                    self.attempts[attempt.entry_id] = attempt
                     task.add_done_callback(self._forget(attempt.entry_id))
-                    # Let the job lease (or claim a boot) before capacity is judged again.
+                    # Let the job lease (or attempt a boot) before capacity is judged again.
                     await asyncio.sleep(0)
                 self.redis_up, backoff = True, 0.1
+            except redis.exceptions.ResponseError as exc:
+                if not stream_lost(exc):
+                    raise
+                # Redis lost its data: recreate the stream and group, and go on.
+                log.error("the job stream or its consumer group is gone (Redis lost its "
+                          "data?); recreating them", error=str(exc))
+                await self.store.ensure_group()
             except REDIS_ERRORS as exc:
-                if self.redis_up:
-                    log.error("redis unreachable; retrying with backoff", error=repr(exc))
-                self.redis_up = False
+                if isinstance(exc, redis.exceptions.MaxConnectionsError):
+                    log.warning("all Redis connections busy; waiting", error=str(exc))
+                else:
+                    if self.redis_up:
+                        log.error("redis unreachable; retrying with backoff", error=repr(exc))
+                    self.redis_up = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -93,6 +114,7 @@ class Dispatcher:
     def _forget(self, entry_id: str) -> Callable[[asyncio.Task[None]], None]:
         def forget(_task: asyncio.Task[None]) -> None:
             self.inflight.pop(entry_id, None)
+            self.attempts.pop(entry_id, None)
 
         return forget
 
@@ -103,8 +125,18 @@ class Dispatcher:
         if self.inflight:
             await asyncio.wait(list(self.inflight.values()), timeout=timeout)
 
+    async def release_inflight(self, timeout: float = 10.0) -> None:
+        """Stop the jobs still running (drain timeout over): each gives its job back to the
+        queue, so no record stays `running` without a live owner."""
+        tasks = list(self.inflight.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
     async def _lease_and_handoff(self, attempt: Attempt, taken: float) -> tuple[Lease, Any]:
         job = attempt.job
+        last = ""
         for _ in range(MAX_HANDOFF_TRIES):
             lease = await self.pool.acquire()
             c = lease.container
@@ -114,7 +146,11 @@ class Dispatcher:
             except HandoffFailed as exc:
                 log.warning("handoff failed", job_id=job.id, container=c.name, error=str(exc))
                 self.pool.release(c, healthy=False, phase=FailurePhase.HANDOFF)
+                last = str(exc)
                 continue
+            except BaseException:
+                self.pool.release(c, healthy=False)  # cancelled mid-handoff: not reusable
+                raise
             elapsed = time.monotonic() - taken
             self.pool.reconcile()  # replenish the moment the job is handed off
             lt = lease.launch_type.value
@@ -125,18 +161,46 @@ class Dispatcher:
             log.info("job handed off", job_id=job.id, container=c.name, launch_type=lt,
                      acquire_ms=round(elapsed * 1000, 3))
             return lease, handoff
-        raise HandoffFailed(f"{MAX_HANDOFF_TRIES} containers in a row refused the job")
+        raise HandoffFailed(f"{MAX_HANDOFF_TRIES} containers in a row refused the job; "
+                            f"last: {last}")
 
     async def _run_job(self, attempt: Attempt, taken: float) -> None:
+        """One attempt, bounded by VWE_JOB_TIMEOUT_S from the moment it was taken. Whatever
+        happens, the attempt ends recorded: succeeded, failed/retried, or given back."""
+        job = attempt.job
+        try:
+            await self._attempt(attempt, taken)
+        except asyncio.CancelledError:
+            # Drain timeout over (or shutdown): give the job back, do not count the attempt.
+            with contextlib.suppress(*REDIS_ERRORS):
+                async with asyncio.timeout(self.settings.redis_timeout_s * 3):
+                    if await self.store.release(attempt, "the daemon running it stopped"):
+                        log.warning("job given back to the queue", job_id=job.id)
+            raise
+        except Exception as exc:  # a bug must not leave the record `running` for ever
+            log.exception("job attempt crashed", job_id=job.id)
+            await self._attempt_failed(attempt, f"internal error: {type(exc).__name__}: {exc}",
+                                       None)
+
+    async def _attempt(self, attempt: Attempt, taken: float) -> None:
         job = attempt.job
         if job.attempts == 1 and job.queued_at is not None:
             self.metrics.queue_wait.observe(max(0.0, time.time() - job.queued_at))
+        limit = self.settings.job_timeout_s
         try:
-            lease, handoff = await self._lease_and_handoff(attempt, taken)
+            async with asyncio.timeout(max(0.0, taken + limit - time.monotonic())):
+                lease, handoff = await self._lease_and_handoff(attempt, taken)
         except PoolClosed:
-            return  # draining: the entry stays pending and another daemon reclaims it
-        except HandoffFailed as exc:
+            await self._record(lambda: self.store.release(attempt, "the daemon is draining"))
+            return
+        except (HandoffFailed, BootFailed) as exc:
             await self._attempt_failed(attempt, str(exc), None)
+            return
+        except TimeoutError:
+            boot = self.pool.last_boot_error
+            await self._attempt_failed(
+                attempt, f"no container took the job within {limit:.0f} s (VWE_JOB_TIMEOUT_S)"
+                + (f"; last boot error: {boot}" if boot else ""), None)
             return
         c = lease.container
 
@@ -145,12 +209,16 @@ class Dispatcher:
                 await self.store.progress(job.id, fraction, message)
 
         try:
-            done = await handoff.result(self.settings.job_timeout_s, progress)
+            remaining = max(0.1, taken + limit - time.monotonic())
+            done = await handoff.result(remaining, progress)
         except GenerationFailed as exc:
             log.warning("generation failed", job_id=job.id, container=c.name, error=str(exc))
             self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
             await self._attempt_failed(attempt, str(exc), lease.launch_type.value)
             return
+        except BaseException:
+            self.pool.release(c, healthy=False)  # cancelled mid-generation
+            raise
         # Collected before the container goes back: the worker loses the job's folder first.
         try:
             artifacts = await asyncio.to_thread(
@@ -168,9 +236,13 @@ class Dispatcher:
             log.error("could not publish a world", job_id=job.id, error=repr(exc),
                       worlds_dir=str(self.settings.worlds_dir))
             self.pool.release(c, healthy=True)
-            await self._attempt_failed(attempt, f"could not store the world: {exc}",
-                                       lease.launch_type.value)
+            await self._attempt_failed(attempt, describe_os_error(
+                exc, f"could not store the world in {self.settings.worlds_dir}"),
+                lease.launch_type.value)
             return
+        except BaseException:
+            self.pool.release(c, healthy=True)
+            raise
         self.pool.release(c, healthy=True)
         generation_s = float(done.get("generation_s", 0.0))
         recorded = await self._record(lambda: self.store.succeed(
@@ -209,3 +281,12 @@ class Dispatcher:
         except REDIS_ERRORS as exc:
             log.error("could not record a job's outcome; it will be reclaimed", error=repr(exc))
         return False
+
+
+def describe_os_error(exc: OSError, what: str) -> str:
+    """A file-system error as one clear sentence (a full disk says so)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{what}: the disk is full (no space left on device)"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{what}: not writable ({exc.strerror})"
+    return f"{what}: {exc.strerror or exc}"

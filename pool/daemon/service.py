@@ -1,9 +1,9 @@
-"""The daemon: the pool, the dispatcher and the maintenance schedule.
+"""The daemon: the pool, the dispatcher and the maintenance schedule, started and stopped as one.
 
-Start: recover containers, fill the pool, schedule maintenance. The composition root
-(`pool.entry.root`) runs the dispatcher loop (`Daemon.tasks`) and carries out the shutdown one
-step at a time, in the order docs/architecture.md gives: stop taking jobs, wait for in-flight
-ones up to the drain timeout, drain the pool's containers, close the Docker client.
+Start: recover containers, fill the pool, take jobs. Stop (drain): stop taking jobs, let
+in-flight ones finish up to the drain timeout, remove the pool's containers. The composition
+root (`pool.entry.root`) builds it, calls `stop` in its shutdown order (docs/architecture.md,
+"Shutdown") and closes the clients it shares.
 """
 
 from __future__ import annotations
@@ -11,21 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pool.core import constants
 from pool.core.autoscale import autoscale_target, boot_estimate
-from pool.daemon.dispatcher import REDIS_ERRORS, Dispatcher
+from pool.daemon.dispatcher import Dispatcher
 from pool.daemon.runtime import ContainerRuntime
 from pool.daemon.warm_pool import WarmPool
+from pool.daemon.worlds import sweep_expired
 from pool.infra.crossfs import remove_stale_incoming
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
+from pool.infra.supervisor import Supervisor
+from pool.store import keys
 from pool.store.job_store import JobStore
+from pool.store.redis_client import RedisHealth, is_outage
 
 log = get_logger("vwe.daemon")
 
@@ -35,18 +39,25 @@ STALE_INCOMING_S = 3600.0
 
 
 class Daemon:
+    """The worker side of one process. `supervisor` watches its long-running work: the
+    dispatcher (a task) and the scheduled jobs (heartbeat, recycle, health, reap, engine probe,
+    expiry sweep, autoscale); `/readyz` reads it."""
+
     def __init__(self, settings: Settings, metrics: Metrics, store: JobStore,
-                 runtime: ContainerRuntime) -> None:
+                 runtime: ContainerRuntime, supervisor: Supervisor) -> None:
         self.settings = settings
         self.metrics = metrics
+        # The store's client is the daemon's own (pool/store/clients.py): HTTP load cannot
+        # take the dispatcher's and the heartbeat's connections.
+        self.redis_health: RedisHealth = getattr(store.redis, "health", RedisHealth())
         self.runtime = runtime
+        self.supervisor = supervisor
         self.store = store
         self.pool = WarmPool(settings, self.runtime, metrics,
                              alive_daemons=self.store.alive_daemons)
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
         self.scheduler = AsyncIOScheduler()
         self.queue_depth = 0
-        self._docker_up = True
         # Metrics read this daemon as a live snapshot at scrape time.
         self.pool_view = _PoolView(self)
         metrics.pool_collector.pools.append(self.pool_view)
@@ -58,19 +69,29 @@ class Daemon:
         await asyncio.to_thread(remove_stale_incoming, s.worlds_dir, STALE_INCOMING_S)
         self.pool.policy = await self.store.load_policy(self.pool.policy)
         await self.heartbeat()
+        await self.engine_probe()
         await self.pool.start()
+        job = self.supervisor.job
         every = self.scheduler.add_job
         opts: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        every(self.maintain, "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
-        every(self.pool.check_health, "interval", seconds=s.health_interval_s, id="health",
-              **opts)
-        every(self.heartbeat, "interval", seconds=constants.HEARTBEAT_INTERVAL_S, id="heartbeat",
-              **opts)
-        every(self.pool.recover, "interval", seconds=constants.REAP_INTERVAL_S, id="reap",
-              **opts)
-        every(self.autoscale, "interval", seconds=constants.AUTOSCALE_INTERVAL_S,
-              id="autoscale", **opts)
+        hb = constants.HEARTBEAT_INTERVAL_S
+        # A job is down when it has not succeeded for a few of its periods (it fails, hangs,
+        # or its runs are being skipped).
+        every(job("recycle", self.maintain, stale_after_s=5 * s.maintenance_interval_s + 5),
+              "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
+        every(job("health", self.pool.check_health, stale_after_s=3 * s.health_interval_s + 5),
+              "interval", seconds=s.health_interval_s, id="health", **opts)
+        every(job("heartbeat", self.heartbeat, stale_after_s=keys.HEARTBEAT_TTL_S),
+              "interval", seconds=hb, id="heartbeat", **opts)
+        every(job("engine", self.engine_probe), "interval", seconds=1, id="engine", **opts)
+        every(job("reap", self.pool.recover), "interval", seconds=constants.REAP_INTERVAL_S,
+              id="reap", **opts)
+        every(job("autoscale", self.autoscale), "interval",
+              seconds=constants.AUTOSCALE_INTERVAL_S, id="autoscale", **opts)
+        every(job("expiry", self.sweep_worlds), "interval", seconds=s.expiry_sweep_interval_s,
+              id="expiry", **opts)
         self.scheduler.start()
+        self.supervisor.spawn("dispatcher", self.dispatcher.run)
         log.info("daemon started", instance=s.instance_id, size=self.pool.policy.size,
                  max=self.pool.policy.max, image=s.worker_image)
 
@@ -80,7 +101,8 @@ class Daemon:
 
     async def heartbeat(self) -> None:
         """Announce this daemon, publish its containers, refresh policy and queue depth,
-        and keep running jobs' stream entries claimed."""
+        and keep running jobs' stream entries claimed. Raises when Redis does not answer
+        (the supervisor shows it); never waits on Docker."""
         boots = list(self.pool.unrecorded_boots)
         try:
             await self.store.heartbeat(self.settings.instance_id,
@@ -94,10 +116,26 @@ class Daemon:
             await self.store.keep_claimed(self.dispatcher.consumer,
                                           list(self.dispatcher.inflight))
             self.dispatcher.redis_up = True
-        except REDIS_ERRORS as exc:
-            self.dispatcher.redis_up = False
-            log.warning("heartbeat failed: redis unreachable", error=repr(exc))
-        self._docker_up = await self.runtime.ping()
+            self.redis_health.observe(True)
+        except Exception as exc:
+            if is_outage(exc):
+                self.dispatcher.redis_up = False
+                self.redis_health.observe(False, exc)
+            raise
+
+    async def engine_probe(self) -> None:
+        """Ask the engine whether it answers; the pool pauses and resumes boots from it."""
+        try:
+            async with asyncio.timeout(2.0):
+                up = await self.runtime.ping()
+        except TimeoutError:
+            up = False
+        self.pool.set_engine_up(up, "" if up else "the Docker engine did not answer a ping")
+
+    async def sweep_worlds(self) -> None:
+        removed = await sweep_expired(self.settings.worlds_dir, self.store)
+        if removed:
+            log.info("expired worlds removed", count=removed)
 
     async def autoscale(self) -> None:
         p = self.pool.policy
@@ -116,31 +154,49 @@ class Daemon:
             log.info("autoscale target", target=target, reason=reason, boot_s=round(boot_s, 2))
         self.pool.set_autoscaled((target, reason))
 
-    def tasks(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
-        """The long-running loops the composition root runs (and supervises) for the daemon."""
-        return {"dispatcher": self.dispatcher.run}
+    def readiness(self) -> dict[str, tuple[bool, str]]:
+        """The worker side's checks for `/readyz`: {check: (ok, why)}."""
+        checks: dict[str, tuple[bool, str]] = {}
+        down = self.supervisor.down()
+        dispatcher_ok = self.supervisor.alive("dispatcher") and self.dispatcher.redis_up
+        checks["dispatcher"] = (dispatcher_ok, down.get("dispatcher", "")
+                                or ("" if self.dispatcher.redis_up else "redis unreachable"))
+        for name, why in down.items():
+            if name != "dispatcher":
+                checks[name] = (False, why)
+        checks["docker"] = (self.pool.engine_up, self.pool.engine_error)
+        checks["pool"] = self.pool.serving()
+        return checks
 
-    def stop_taking_jobs(self) -> None:
-        """Shutdown step 2: take no new job (the root then cancels the dispatcher loop)."""
+    async def stop(self) -> bool:
+        """Drain: stop taking work, let in-flight jobs finish up to the drain timeout, give
+        back the rest, remove every container. Each step runs whatever failed before it;
+        returns True when every step succeeded."""
+        clean = True
+
+        async def step(name: str, coro: Awaitable[Any]) -> None:
+            nonlocal clean
+            try:
+                await coro
+            except Exception:
+                clean = False
+                log.exception("shutdown step failed; shutdown goes on", step=name)
+
         log.info("draining", inflight=len(self.dispatcher.inflight))
         self.dispatcher.stop_accepting()
-
-    async def wait_inflight(self) -> None:
-        """Shutdown step 3: let jobs in flight finish, up to VWE_DRAIN_TIMEOUT_S."""
-        await self.dispatcher.wait_inflight(self.settings.drain_timeout_s)
-
-    async def drain(self) -> None:
-        """Shutdown step 4: stop maintenance, remove the pool's containers, leave the pool."""
+        if not await self.supervisor.stop(timeout=5.0):
+            clean = False
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        try:
-            await self.pool.drain(timeout=1.0)
-        finally:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self.store.forget_daemon(self.settings.instance_id)
-            with contextlib.suppress(ValueError):
-                self.metrics.pool_collector.pools.remove(self.pool_view)
-        log.info("daemon stopped")
+        await step("wait in-flight jobs",
+                   self.dispatcher.wait_inflight(self.settings.drain_timeout_s))
+        await step("give back unfinished jobs", self.dispatcher.release_inflight())
+        await step("remove containers", self.pool.drain(timeout=1.0))
+        await step("forget this daemon", self.store.forget_daemon(self.settings.instance_id))
+        with contextlib.suppress(ValueError):
+            self.metrics.pool_collector.pools.remove(self.pool_view)
+        log.info("daemon stopped", clean=clean)
+        return clean
 
 
 class _PoolView:
@@ -163,7 +219,7 @@ class _PoolView:
         return self.d.queue_depth
 
     def component_up(self) -> dict[str, bool]:
-        return {"redis": self.d.dispatcher.redis_up, "docker": self.d._docker_up}
+        return {"redis": self.d.redis_health.up, "docker": self.d.pool.engine_up}
 
     def autoscale_choice(self) -> tuple[int, str] | None:
         return self.d.pool.autoscaled

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pool.core import constants
-from pool.core.exceptions import BootFailed
+from pool.core.exceptions import BootFailed, RuntimeUnavailable
 from pool.core.machine import Boot, Effect, PoolMachine
 from pool.core.policy import ContainerRecord
 from pool.core.pool_policy import PoolPolicy
@@ -117,6 +117,13 @@ class WarmPool:
         self.boot_times: deque[float] = deque(maxlen=constants.BOOT_HISTORY)
         # Boot times not yet recorded in Redis (the heartbeat takes them).
         self.unrecorded_boots: deque[float] = deque(maxlen=keys.BOOT_TIMES_KEPT)
+        # Image/boot failures so far, and the last one's message: a job waiting for a container
+        # fails its attempt when a boot fails meanwhile (`acquire`).
+        self.boot_failures_total = 0
+        self.last_boot_error = ""
+        # The engine as calls and probes last saw it. While it is unreachable no boot starts
+        # (and none counts as an image failure); `engine_probe` resumes them.
+        self.engine_error = ""
         self.sockets_dir = settings.sockets_dir.resolve()
 
     def _new_name(self) -> str:
@@ -148,6 +155,47 @@ class WarmPool:
 
     def state_counts(self) -> dict[str, int]:
         return self.machine.state_counts()
+
+    @property
+    def engine_up(self) -> bool:
+        return self.machine.engine_up
+
+    def boots_blocked(self) -> bool:
+        return self.machine.boots_blocked(self.clock())
+
+    def serving(self) -> tuple[bool, str]:
+        """Can a job submitted now be taken? (docs/architecture.md, "Readiness")
+
+        Yes when a container is warm or busy (busy ones work the backlog and come back), or
+        when none is but one can boot: the engine answers and the last boot did not fail.
+        An empty pool whose boots fail, or whose engine is unreachable, cannot.
+        """
+        counts = self.state_counts()
+        if self.machine.closing:
+            return False, "the pool is draining"
+        if counts.get("warm", 0) or counts.get("busy", 0):
+            return True, f"{counts.get('warm', 0)} warm, {counts.get('busy', 0)} busy"
+        if not self.engine_up:
+            return False, f"no container, and the Docker engine is unreachable: {self.engine_error}"
+        if self.cap() == 0:
+            return False, "no container, and VWE_POOL_MAX allows none"
+        if self.machine.boot_failures:
+            return False, (f"no container, and the last {self.machine.boot_failures} boot(s) "
+                           f"failed: {self.last_boot_error}")
+        return True, f"no container yet; {counts.get('booting', 0)} booting"
+
+    def set_engine_up(self, up: bool, error: str = "") -> None:
+        """Record what a call or probe saw of the engine; boots resume when it answers."""
+        if up == self.engine_up:
+            return
+        self.machine.engine_up, self.engine_error = up, error
+        if up:
+            log.info("docker engine reachable again; boots resume")
+            self.reconcile()
+        else:
+            log.error("docker engine unreachable; boots paused (not an image failure)",
+                      error=error)
+        self._notify()
 
     def has_capacity(self) -> bool:
         return self.machine.has_capacity(self.clock())
@@ -240,14 +288,20 @@ class WarmPool:
             outcome = "ready"
         except TimeoutError:
             outcome = "timeout"
+            self.last_boot_error = (f"container {c.name} not ready within "
+                                    f"{self.settings.boot_timeout_s:.0f} s (VWE_BOOT_TIMEOUT_S)")
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
+        except RuntimeUnavailable as exc:
+            outcome = "engine_down"  # the engine's outage, not the image's failure
+            self.set_engine_up(False, str(exc))
         except Exception as exc:
             log.warning("container boot error", container=c.name, error=repr(exc))
+            self.last_boot_error = f"container {c.name}: {exc}"
         finally:
             elapsed = time.monotonic() - started
-            if outcome != "cancelled":
+            if outcome not in ("cancelled", "engine_down"):
                 self.metrics.boot_duration.labels(self.template, outcome).observe(elapsed)
             if outcome == "ready":
                 self.boot_times.append(elapsed)
@@ -265,15 +319,19 @@ class WarmPool:
             while await c.agent.ping(timeout=1.0) is None:
                 if time.monotonic() >= next_exit_check:
                     if not await self.runtime.is_running(c.id):
-                        raise BootFailed("container exited before its agent was ready")
+                        logs = (await self._logs(c)).strip().splitlines()
+                        raise BootFailed("container exited before its agent was ready"
+                                         + (f" (last log line: {logs[-1][:300]})" if logs
+                                            else ""))
                     next_exit_check = time.monotonic() + EXITED_POLL_S
                 await asyncio.sleep(READY_POLL_S)
         await c.agent.connect()
 
     async def _boot_failed(self, c: Container, outcome: str) -> None:
-        counted = outcome != "cancelled"
+        counted = outcome not in ("cancelled", "engine_down")
         backoff = self.machine.boot_failed(c.name, self.clock(), counted=counted)
         if counted:
+            self.boot_failures_total += 1
             self.metrics.container_failures.labels(self.template, FailurePhase.BOOT).inc()
             logs = await self._logs(c)
             log.error("container failed to boot", container=c.name, outcome=outcome,
@@ -320,8 +378,17 @@ class WarmPool:
     # ---------- leasing ----------
     async def acquire(self) -> Lease:
         """A container for one job: warm if any, else a boot (promised or new), else wait.
-        Raises PoolClosed once draining."""
+
+        Raises PoolClosed once draining, and `BootFailed` when a boot fails while the caller
+        waits (the boot it waits on, or any boot while it waits for capacity): that failure
+        counts against the job's attempt. Cancelling the wait gives back a container promised
+        to it.
+        """
+        failures_seen = self.boot_failures_total
         while True:
+            if self.boot_failures_total != failures_seen:
+                raise BootFailed(f"a container failed to boot while the job waited: "
+                                 f"{self.last_boot_error}")
             step = self.machine.lease(self.clock())
             if step is None:
                 await self.wait_changed(timeout=1.0)
@@ -332,9 +399,22 @@ class WarmPool:
             c = self.containers[step.id]
             try:
                 await asyncio.shield(c.ready)
-            except BootFailed:
-                continue
+            except BootFailed as exc:
+                if self.boot_failures_total != failures_seen:
+                    raise BootFailed(f"{exc}: {self.last_boot_error}") from None
+                continue  # cancelled or an engine outage: not the image's failure
+            except asyncio.CancelledError:
+                self._unclaim(c)
+                raise
             return Lease(c, LaunchType.COLD)
+
+    def _unclaim(self, c: Container) -> None:
+        """The job a booting container was promised to gave up on it."""
+        if c.ready.done() and not c.ready.cancelled() and c.ready.exception() is None:
+            if c.state is ContainerState.BUSY:
+                self.release(c, healthy=True)  # it became ready for us: warm for the next
+        else:
+            self.machine.unpromise(c.name)
 
     def release(self, c: Container, *, healthy: bool, phase: FailurePhase | None = None) -> None:
         """Give a container back after a job: warm again, or retired."""

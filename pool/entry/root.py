@@ -6,9 +6,9 @@ even when an earlier one (or a component) failed:
 
 1. stop HTTP intake (stop listening, let open requests finish for a few seconds);
 2. stop taking jobs (the dispatcher loop ends);
-3. wait for jobs in flight, up to VWE_DRAIN_TIMEOUT_S;
-4. drain the pool's containers;
-5. stop the remaining background loops;
+3. wait for jobs in flight, up to VWE_DRAIN_TIMEOUT_S, and give back the rest;
+4. drain the pool's containers (steps 2-4 are `Daemon.stop`);
+5. stop the remaining supervised loops and jobs;
 6. close the Docker and Redis clients.
 
 `Root.run` returns the process exit code: 0 when start-up and every shutdown step succeeded,
@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import gc
 import signal
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -36,6 +35,7 @@ from pool.core.ports import PoolControl
 from pool.daemon.control import DaemonPool
 from pool.daemon.runtime import DockerRuntime
 from pool.daemon.service import Daemon
+from pool.daemon.worlds import DiskCollector
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
@@ -76,7 +76,7 @@ class Root:
     settings: Settings
     role: Role = "all"
     metrics: Metrics = field(default_factory=Metrics)
-    supervisor: Supervisor = field(default_factory=Supervisor)
+    supervisor: Supervisor | None = None
     redis: RedisClients | None = None
     daemon: Daemon | None = None
     runtime: DockerRuntime | None = None
@@ -89,19 +89,23 @@ class Root:
     def build(self) -> None:
         """Build every component; no I/O yet (Redis and Docker clients connect lazily)."""
         s = self.settings
+        self.metrics.watch_disk(DiskCollector(s.data_dir))
+        self.supervisor = Supervisor(self.metrics.task_restarts)
         self.redis = RedisClients.connect(s)
         api_store = self.redis.store(self.redis.api, s)
         pool: PoolControl
         if self.role in ("all", "worker"):
+            # `api` runs no pool and needs no Docker engine.
             self.runtime = DockerRuntime()
             daemon_store = self.redis.store(self.redis.daemon, s)
-            self.daemon = Daemon(s, self.metrics, daemon_store, self.runtime)
-            pool = DaemonPool(self.daemon, components=self.supervisor.health)
+            self.daemon = Daemon(s, self.metrics, daemon_store, self.runtime, self.supervisor)
+            pool = DaemonPool(self.daemon)
         else:
-            pool = StoredPool(api_store, s.pool_policy(), components=self.supervisor.health)
+            pool = StoredPool(api_store, s.pool_policy(), s.redis_timeout_s)
         self.api = ApiState(settings=s, metrics=self.metrics, store=api_store,
-                            waiters=JobWaiters(self.redis.api, api_store.events), pool=pool,
-                            answers=AnswerCache(s.api_answer_cache_s))
+                            waiters=JobWaiters(self.redis.events, api_store.events), pool=pool,
+                            answers=AnswerCache(s.api_answer_cache_s),
+                            supervisor=self.supervisor)
         config = uvicorn.Config(create_app(self.api, self.role), host=s.api_host, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=HTTP_GRACE_S, **server_options(s))
@@ -109,10 +113,13 @@ class Root:
 
     # ---------- running ----------
     def request_stop(self) -> None:
-        """Begin the shutdown (what SIGINT/SIGTERM do); a second request forces HTTP closed."""
+        """Begin the shutdown (what SIGINT/SIGTERM do): open long-polls answer at once (503 with
+        Retry-After) and /readyz says not ready; a second request forces HTTP closed."""
         if self._stop.is_set() and self.http is not None:
             log.warning("second stop request: closing open HTTP connections now")
             self.http.force_exit = True
+        if self.api is not None:
+            self.api.waiters.close()
         self._stop.set()
 
     async def run(self) -> int:
@@ -145,14 +152,12 @@ class Root:
         """Start the components: job store, waiters, daemon, its loops, then HTTP last."""
         if self.api is None:
             self.build()
-        assert self.api is not None and self.http is not None
+        assert self.api is not None and self.http is not None and self.supervisor is not None
         await self.api.store.ensure_group()
         if self.role != "worker":  # a worker serves no long-polls
-            self.supervisor.start("job-waiters", self.api.waiters.run)
+            self.supervisor.spawn("events", self.api.waiters.run)
         if self.daemon is not None:
-            await self.daemon.start()
-            for name, factory in self.daemon.tasks().items():
-                self.supervisor.start(name, factory)
+            await self.daemon.start()  # spawns the dispatcher, schedules the periodic jobs
         self._http_task = asyncio.create_task(self._serve_http(), name="http")
         while not self.http.started:
             if self._http_task.done():
@@ -187,49 +192,33 @@ class Root:
     async def shutdown(self) -> bool:
         """Every step in order, each attempted whatever happened before; True when all
         succeeded."""
-        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-            ("stop HTTP intake", self._stop_http),
-            ("stop taking jobs", self._stop_taking_jobs),
-            ("wait for jobs in flight", self._wait_inflight),
-            ("drain containers", self._drain),
-            ("stop background loops", self.supervisor.stop_all),
-            ("close clients", self._close_clients),
-        ]
         clean = True
-        for name, step in steps:
-            started = time.monotonic()
+
+        async def step(name: str, action: Callable[[], Awaitable[bool | None]]) -> None:
+            nonlocal clean
             try:
-                await step()
+                if await action() is False:
+                    clean = False
             except Exception:
                 clean = False
-                log.exception("shutdown step failed; continuing", step=name)
-            else:
-                log.debug("shutdown step done", step=name,
-                          seconds=round(time.monotonic() - started, 3))
-        failed = self.supervisor.failed()
-        if failed:
-            log.error("components had failed", components=failed)
-        return clean and not failed
+                log.exception("shutdown step failed; shutdown goes on", step=name)
+
+        await step("stop HTTP intake", self._stop_http)
+        # Stop taking jobs, wait for the ones in flight (VWE_DRAIN_TIMEOUT_S), give back the
+        # rest, remove the containers: the daemon's own drain, which never raises.
+        if self.daemon is not None:
+            await step("drain the daemon", self.daemon.stop)
+        if self.supervisor is not None:
+            await step("stop background loops", self.supervisor.stop)
+        await step("close clients", self._close_clients)
+        log.info("shutdown finished", clean=clean)
+        return clean
 
     async def _stop_http(self) -> None:
         if self.http is None or self._http_task is None:
             return
         self.http.should_exit = True
         await self._http_task
-
-    async def _stop_taking_jobs(self) -> None:
-        if self.daemon is not None:
-            self.daemon.stop_taking_jobs()
-            for name in self.daemon.tasks():
-                await self.supervisor.stop(name)
-
-    async def _wait_inflight(self) -> None:
-        if self.daemon is not None:
-            await self.daemon.wait_inflight()
-
-    async def _drain(self) -> None:
-        if self.daemon is not None:
-            await self.daemon.drain()
 
     async def _close_clients(self) -> None:
         errors: list[BaseException] = []

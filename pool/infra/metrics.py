@@ -110,8 +110,13 @@ class Metrics:
         self.http_duration = Histogram("vwe_http_request_duration_seconds",
                                        "HTTP API request duration", ["method", "route"],
                                        buckets=HTTP_BUCKETS, registry=r)
+        # Supervised tasks and periodic jobs that failed (pool/supervisor.py).
+        self.task_restarts = Counter("vwe_task_restarts_total",
+                                     "Supervised tasks and periodic jobs that failed and were "
+                                     "restarted", ["task"], registry=r)
         self.pool_collector = PoolCollector()
         r.register(self.pool_collector)
+        self._disk: Collector | None = None
         # Export every known label value at 0 from the start: rate() and increase() cannot see
         # the first increment of a series that appears already at 1.
         for status in JOB_STATUSES:
@@ -132,6 +137,12 @@ class Metrics:
         for phase in FailurePhase:
             self.container_failures.labels(template, phase.value)
         self.generation_duration.labels(template)
+
+    def watch_disk(self, collector: Collector) -> None:
+        """Export the data folder's disk use (pool/worlds.py `DiskCollector`), once."""
+        if self._disk is None:
+            self._disk = collector
+            self.registry.register(collector)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

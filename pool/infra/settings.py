@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     redis_min_replicas: int = Field(0, ge=0, le=16)
     redis_wait_timeout_s: float = Field(1.0, gt=0, le=60)
 
+    # --- Redis: bounded waits and connection pools (see pool/store/redis_client.py) ---
+    redis_timeout_s: float = Field(2.0, gt=0, le=60)
+    redis_pool_timeout_s: float = Field(10.0, gt=0, le=120)
+    redis_api_connections: int = Field(64, ge=2, le=10_000)
+    redis_daemon_connections: int = Field(16, ge=4, le=1000)
+
     # --- identity ---
     pool_name: str = Field("vwe", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
     template: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
@@ -134,6 +140,8 @@ class Settings(BaseSettings):
     reclaim_idle_s: float = Field(30.0, gt=0)
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     api_answer_cache_s: float = Field(10.0, ge=0)
+    # A world's folder outlives its expired record by at most this (the expiry sweep's period).
+    expiry_sweep_interval_s: float = Field(60.0, gt=0)
 
     # --- HTTP server limits (api/httpguard.py) and CORS ---
     http_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1 << 20)

@@ -1,35 +1,34 @@
 """The Redis clients of a process, built by the composition root (`pool.entry.root`) with
 `pool.store.redis_client.connect_redis` (one address, or the master Sentinel names).
 
-The HTTP side and the daemon side get a client (and so a connection pool) each: a burst of
-long-polls or submits cannot starve the dispatcher and the heartbeat of connections.
+The HTTP handlers, the job-event subscription and the daemon get a client (and a connection
+pool) each: none can starve another. All report to one `RedisHealth`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import redis.asyncio as aioredis
+from dataclasses import dataclass, field
 
 from pool.infra.settings import Settings
 from pool.store.job_store import JobStore
-from pool.store.redis_client import connect_redis
-
-Redis = aioredis.Redis
+from pool.store.redis_client import ObservedRedis, RedisHealth, connect_redis
 
 
 @dataclass(frozen=True)
 class RedisClients:
-    """One client for the HTTP API, one for the daemon (dispatcher, heartbeat, scheduler)."""
-
-    api: Redis
-    daemon: Redis
+    api: ObservedRedis
+    events: ObservedRedis
+    daemon: ObservedRedis
+    health: RedisHealth = field(default_factory=RedisHealth)
 
     @classmethod
     def connect(cls, settings: Settings) -> RedisClients:
-        return cls(api=connect_redis(settings), daemon=connect_redis(settings))
+        health = RedisHealth()
+        return cls(api=connect_redis(settings, "api", health),
+                   events=connect_redis(settings, "events", health),
+                   daemon=connect_redis(settings, "daemon", health), health=health)
 
-    def store(self, client: Redis, settings: Settings) -> JobStore:
+    def store(self, client: ObservedRedis, settings: Settings) -> JobStore:
         """The job store over `client` (one of `api`, `daemon`); submits wait for
         VWE_REDIS_MIN_REPLICAS replicas."""
         return JobStore(client, settings.pool_name, settings.result_ttl_s, settings.queue_max,
@@ -37,5 +36,13 @@ class RedisClients:
                         wait_timeout_s=settings.redis_wait_timeout_s)
 
     async def close(self) -> None:
-        await self.api.aclose()
-        await self.daemon.aclose()
+        """Close every client, each whatever happened to the others; raises the first
+        failure afterwards."""
+        errors: list[Exception] = []
+        for client in (self.events, self.api, self.daemon):
+            try:
+                await client.aclose()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]

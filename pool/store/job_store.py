@@ -71,6 +71,16 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 
+# What Redis answers when the job stream or its consumer group no longer exists: Redis lost its
+# data (restarted without persistence, flushed, failed over to an empty replica).
+_STREAM_LOST = ("NOGROUP", "no such key", "UNBLOCKED the stream key no longer exists")
+
+
+def stream_lost(exc: BaseException) -> bool:
+    """True when `exc` says the job stream or the consumer group is gone."""
+    return isinstance(exc, ResponseError) and any(s in str(exc) for s in _STREAM_LOST)
+
+
 @dataclass(frozen=True)
 class Submission:
     job_id: str
@@ -139,6 +149,11 @@ class JobStore:
         return k.key(k.SEED_KEY_PREFIX, self.pool, f"{generator}:{opts}:{seed}")
 
     async def ensure_group(self) -> None:
+        """Create the job stream and its consumer group unless they exist (idempotent).
+
+        Called at start and again whenever a call finds them gone (`stream_lost`): after Redis
+        lost its data, the daemon recreates them and goes on (docs/architecture.md, "Redis
+        losing data")."""
         try:
             await self.redis.xgroup_create(self.stream, k.JOB_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
@@ -170,16 +185,23 @@ class JobStore:
             return Submission(_s(result[1]), False, Job.from_hash(orjson.loads(result[2])))
         return Submission(job.id, True, job)
 
-    async def ping(self) -> bool:
-        """Whether Redis answers; never raises."""
-        try:
-            return bool(await self.redis.ping())
-        except Exception:
-            return False
+    async def ping_or_raise(self) -> bool:
+        """Whether Redis answers PING; raises what the client raises when it does not."""
+        return bool(await self.redis.ping())
 
     async def get(self, job_id: str) -> Job | None:
         raw = await self.redis.hgetall(self.job_key(job_id))
         return Job.from_hash({_s(k): _s(v) for k, v in raw.items()}) if raw else None
+
+    async def jobs_exist(self, job_ids: Sequence[str]) -> list[bool]:
+        """For each job id, whether its record still exists (it expires VWE_RESULT_TTL_S
+        after the job finished)."""
+        if not job_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.exists(self.job_key(job_id))
+            return [bool(n) for n in await pipe.execute()]
 
     async def depth(self) -> int:
         return int(await self.redis.get(self.depth_key) or 0)
@@ -228,8 +250,13 @@ class JobStore:
     async def keep_claimed(self, consumer: str, entry_ids: list[str]) -> None:
         """Reset the idle time of entries still running here, so nobody reclaims them."""
         if entry_ids:
-            await self.redis.xclaim(self.stream, k.JOB_GROUP, consumer, 0, entry_ids,
-                                    justid=True)
+            try:
+                await self.redis.xclaim(self.stream, k.JOB_GROUP, consumer, 0, entry_ids,
+                                        justid=True)
+            except ResponseError as exc:
+                if not stream_lost(exc):
+                    raise
+                await self.ensure_group()  # their records are gone too: nothing to keep
 
     async def start_attempt(self, entry: StreamEntry, consumer: str) -> Attempt | None:
         """Mark the job running for a new attempt, in one round trip (this is on the handoff
@@ -283,6 +310,14 @@ class JobStore:
             "status": JobState.FAILED.value, "finished_at": repr(time.time()),
             "error": error, "launch_type": launch_type or "", "message": "failed",
         }, requeue=False, seed_ttl=None, event=JobState.FAILED.value)
+
+    async def release(self, attempt: Attempt, reason: str) -> bool:
+        """Give a job back to the queue without counting the attempt (this daemon is stopping,
+        not the job failing): any daemon takes it again at once."""
+        return await self._finish(attempt, {
+            "status": JobState.QUEUED.value, "attempts": max(0, attempt.job.attempts - 1),
+            "message": f"queued again: {reason}", "progress": 0,
+        }, requeue=True, seed_ttl=None, event="released")
 
     async def retry(self, attempt: Attempt, error: str) -> bool:
         return await self._finish(attempt, {

@@ -6,11 +6,11 @@ containers' records and the queue depth.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
 from typing import Any
 
 from pool.core.pool_policy import PoolPolicy
-from pool.core.ports import PoolStatus, Readiness, failed_components
+from pool.core.ports import PoolStatus, Readiness
 from pool.store.job_store import JobStore
 
 
@@ -27,11 +27,10 @@ async def published_containers(store: JobStore, skip_daemon: str | None = None
 class StoredPool:
     """The pool as Redis holds it; policy changes are persisted for the daemons to pick up."""
 
-    def __init__(self, store: JobStore, configured: PoolPolicy,
-                 components: Callable[[], dict[str, bool]] = dict) -> None:
+    def __init__(self, store: JobStore, configured: PoolPolicy, redis_timeout_s: float) -> None:
         self.store = store
         self.configured = configured
-        self.components = components
+        self.redis_timeout_s = redis_timeout_s
 
     async def policy(self) -> PoolPolicy:
         return await self.store.load_policy(self.configured)
@@ -49,7 +48,8 @@ class StoredPool:
         """Jobs are accepted (and wait in the queue) with no worker alive, so the live
         workers are information, not a check."""
         try:
-            workers: int | None = len(await self.store.alive_daemons())
+            async with asyncio.timeout(self.redis_timeout_s * 2):
+                workers: int | None = len(await self.store.alive_daemons())
         except Exception:
             workers = None
-        return Readiness(failed_components(self.components()), workers=workers)
+        return Readiness({}, workers=workers)

@@ -9,9 +9,10 @@ export const EDGE_RADIUS_M = 10500; // WorldGenerator.waterEdge: nothing exists 
 const EXTENT = [[-HALF, -HALF], [HALF, HALF]];
 const EDGE_BOUNDS = [[-EDGE_RADIUS_M, -EDGE_RADIUS_M], [EDGE_RADIUS_M, EDGE_RADIUS_M]];
 
-// Image artifacts drawn as base layers, in the layer control's order; any other PNG artifact
+// Image artifacts drawn as base layers, in the layer control's order, the first one shown (the
+// relief map when the job has terrain, except on touch screens); any other PNG artifact
 // a newer generator adds is offered too, under its file name.
-const IMAGE_LAYERS = [["biomes.png", "Biomes"], ["relief.png", "Relief"]];
+const IMAGE_LAYERS = [["relief.png", "Relief"], ["biomes.png", "Biomes"]];
 
 export class WorldMap {
   constructor(element) {
@@ -32,6 +33,8 @@ export class WorldMap {
     }).addTo(this.map);
     this.control = null;
     this.layers = [];
+    this.bases = {};
+    this.overlays = {};
     this.resize = new ResizeObserver(() => this.map.invalidateSize());
     this.resize.observe(element);
   }
@@ -59,10 +62,14 @@ export class WorldMap {
       this.layers.push(bases[label]);
     }
     const overlays = { "World edge": this.edge, ...extra };
+    this.bases = bases; this.overlays = overlays; // by label, for the tests and the console
     for (const layer of Object.values(extra)) this.layers.push(layer);
     this.control = L.control.layers(bases, overlays, { collapsed: true }).addTo(this.map);
     for (const layer of Object.values(extra)) if (!layer.startHidden) layer.addTo(this.map);
-    const first = Object.values(bases)[0];
+    // The relief map is megabytes at 2048² (3.3 MiB for MWd8eV6svz), the biome map ~155 KiB:
+    // a touch screen starts with the light one; the other loads when picked in the control.
+    const light = window.matchMedia("(pointer: coarse)").matches && bases.Biomes;
+    const first = light || Object.values(bases)[0];
     if (!first) return Promise.reject(new Error("this job has no map image"));
     const loaded = new Promise((resolve, reject) => {
       first.once("load", resolve);

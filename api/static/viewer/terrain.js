@@ -43,9 +43,11 @@ function riverGroup(rivers, colour, defaultWidth) {
     const width = (field(river, "width_min", "widthMin") + field(river, "width_max", "widthMax"))
       / 2 || defaultWidth;
     const line = L.polyline(riverLine(river), {
-      color: colour, opacity: 0.9, interactive: false, lineCap: "round",
+      color: colour, opacity: 0.75, interactive: false, lineCap: "round",
     });
-    line.widthM = width * 2; // widths are radii of the river points
+    // A river point's width is the radius of its influence on the terrain; the water itself,
+    // where the weight is high, is about half as wide: drawn as the mean width, it matches.
+    line.widthM = width;
     lines.push(line);
     group.addLayer(line);
   }

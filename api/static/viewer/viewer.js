@@ -79,7 +79,7 @@ function fillWorld(job) {
 }
 
 /** The answer to a request that did not get a job: what a person reads, and when to retry. */
-async function explain(response, seed, submitted) {
+async function explain(response, seed, terrain, submitted) {
   const message = await errorOf(response);
   if (response.status === 422) {
     showSeedError(message);
@@ -94,7 +94,7 @@ async function explain(response, seed, submitted) {
     let left = wait;
     const tick = () => {
       if (submitted !== current) return;
-      if (left <= 0) { submit(seed); return; }
+      if (left <= 0) { submit(seed, terrain); return; }
       showNotice(`${what}: ${message}. Retrying in ${left} s…`, true);
       left -= 1;
       retryTimer = setTimeout(tick, 1000);
@@ -107,7 +107,9 @@ async function explain(response, seed, submitted) {
   setState("error");
 }
 
-async function submit(seed) {
+/** Generate (or fetch) `seed`'s world; with `terrain`, heights, relief and rivers too (the
+ *  API's `layers`; without it the API's default, the biome map). */
+async function submit(seed, terrain) {
   const submitted = ++current;
   clearTimeout(retryTimer);
   showSeedError("");
@@ -115,6 +117,7 @@ async function submit(seed) {
   showProgress(null);
   const url = new URL(window.location.href);
   url.searchParams.set("seed", seed);
+  if (terrain) url.searchParams.set("terrain", "1"); else url.searchParams.delete("terrain");
   window.history.replaceState(null, "", url);
   document.title = `${seed} · Valheim world viewer`;
   setState("submitting");
@@ -123,9 +126,9 @@ async function submit(seed) {
     const response = await fetch("/v1/worlds", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ seed }),
+      body: JSON.stringify(terrain ? { seed, layers: ["biomes", "heights"] } : { seed }),
     });
-    if (!response.ok) { await explain(response, seed, submitted); return; }
+    if (!response.ok) { await explain(response, seed, terrain, submitted); return; }
     job = await response.json();
     while (job.status === "queued" || job.status === "running") {
       if (submitted !== current) return;
@@ -133,7 +136,7 @@ async function submit(seed) {
       showProgress(job);
       const r = await fetch(`/v1/jobs/${job.job_id}?wait=${POLL_WAIT_S}`,
         { headers: { Accept: "application/json" } });
-      if (!r.ok) { await explain(r, seed, submitted); return; }
+      if (!r.ok) { await explain(r, seed, terrain, submitted); return; }
       job = await r.json();
     }
   } catch (err) {
@@ -169,7 +172,7 @@ async function showWorld(job, submitted) {
   }
   if (submitted !== current) return;
   // With a mouse the readout is wanted at once; on a touch screen, only after the first tap.
-  if (window.matchMedia("(pointer: fine)").matches) viewer.readout.load().catch(() => {});
+  if (!window.matchMedia("(pointer: coarse)").matches) viewer.readout.load().catch(() => {});
   document.body.dataset.jobId = job.job_id;
   setState("ready");
 }
@@ -194,13 +197,15 @@ function start() {
   viewer.map.map.on("click", update); // phones: tap to read a point
   $("seed-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    submit($("seed").value);
+    submit($("seed").value, $("terrain").checked);
   });
-  const seed = new URLSearchParams(window.location.search).get("seed");
+  const params = new URLSearchParams(window.location.search);
+  const seed = params.get("seed");
+  $("terrain").checked = params.get("terrain") === "1";
   setState("idle");
   if (seed !== null) {
     $("seed").value = seed;
-    submit(seed);
+    submit(seed, $("terrain").checked);
   } else {
     $("seed").focus();
   }

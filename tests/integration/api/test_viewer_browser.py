@@ -5,6 +5,7 @@ shown as a person reads them. No console errors; no request leaves the machine."
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -242,7 +243,7 @@ def test_cached_seed_from_a_shared_link_shows_at_once_and_a_phone_loads_grids_on
         assert not [u for u in browser.requests if "/v1/jobs/" in u and "wait=" in u]
         assert driver.find_element(By.ID, "progress").get_attribute("hidden") is not None
         # A touch screen: the megabytes of grids wait for the first tap.
-        assert driver.execute_script("return matchMedia('(pointer: fine)').matches") is False
+        assert driver.execute_script("return matchMedia('(pointer: coarse)').matches") is True
         assert not [u for u in browser.requests if u.endswith(".npy")], browser.requests
         x, z, expected = uniform_point(seed)
         read = point_at(browser, x, z, tap=True)
@@ -253,3 +254,73 @@ def test_cached_seed_from_a_shared_link_shows_at_once_and_a_phone_loads_grids_on
         assert browser.console_errors() == [] and browser.outside_requests() == []
     finally:
         browser.quit()
+
+
+def test_terrain_relief_rivers_lakes_and_height_readout(
+    daemon_factory: Callable[..., DaemonProcess], browser: Browser, tmp_path: Path,
+) -> None:
+    d = daemon_factory().start(wait_warm=1)
+    driver = browser.driver
+    driver.get(f"{d.url}/?seed={SEED}&terrain=1")  # a shared link asking for terrain
+    assert wait_state(driver, "ready", "error", "failed", "invalid") == "ready", (
+        text(driver, "notice"), text(driver, "seed-error"))
+    assert driver.find_element(By.ID, "terrain").is_selected()
+    job_id = driver.find_element(By.TAG_NAME, "body").get_attribute("data-job-id")
+    job = httpx.get(f"{d.url}/v1/jobs/{job_id}", timeout=10).json()
+    names = {a["name"] for a in job["artifacts"]}
+    assert {"heights.npy", "relief.png", "rivers.json", "biomes.npy"} <= names
+    links = {a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR,
+                                                                   "#downloads a")}
+    assert links == {d.url + a["url"] for a in job["artifacts"]}
+
+    # Layers: the relief map shown, the biome map one click away, rivers and lakes drawn.
+    rivers = httpx.get(f"{d.url}/v1/jobs/{job_id}/artifacts/rivers.json", timeout=10).json()
+    shown = driver.execute_script("""
+        const m = window.vweViewer.map;
+        const count = (label) => m.overlays[label] ? m.overlays[label].getLayers().length : -1;
+        return {bases: Object.keys(m.bases), overlays: Object.keys(m.overlays),
+                relief: m.map.hasLayer(m.bases.Relief), rivers: count("Rivers"),
+                lakes: count("Lakes"), streams: count("Streams"),
+                streamsShown: m.map.hasLayer(m.overlays.Streams)};""")
+    assert shown["bases"] == ["Relief", "Biomes"] and shown["relief"] is True, shown
+    assert {"World edge", "Rivers", "Lakes", "Streams"} <= set(shown["overlays"])
+    assert (shown["rivers"], shown["lakes"], shown["streams"]) == (
+        len(rivers["rivers"]), len(rivers["lakes"]), len(rivers["streams"]))
+    assert shown["lakes"] > 0 and shown["streamsShown"] is False
+
+    # The height readout is heights.npy at the cell under the cursor, which is the game's
+    # GetHeight at that cell's centre.
+    heights = np.load(io.BytesIO(httpx.get(
+        f"{d.url}/v1/jobs/{job_id}/artifacts/heights.npy", timeout=10).content))
+    x, z, expected = uniform_point(SEED)
+    read = point_at(browser, x, z)
+    assert text(driver, "readout-biome") == BIOME_NAMES[expected]
+    cell = 24576 / heights.shape[0]
+    i, j = int((read["z"] + 12288) // cell), int((read["x"] + 12288) // cell)
+    shown_height = float(text(driver, "readout-height"))
+    assert abs(shown_height - float(heights[i, j])) <= 0.05, (shown_height, heights[i, j])
+    cz = (i - heights.shape[0] / 2) * cell + cell / 2
+    cx = (j - heights.shape[1] / 2) * cell + cell / 2
+    assert float(World(SEED).height(np.float32(cx), np.float32(cz))) == float(heights[i, j])
+
+    image = browser.screenshot(tmp_path / "viewer-terrain.png")
+    if SHOTS_DIR:
+        shutil.copy(tmp_path / "viewer-terrain.png", Path(SHOTS_DIR) / "viewer-terrain.png")
+    assert len(image.getcolors(maxcolors=image.width * image.height) or []) > 200
+    assert browser.console_errors() == [] and browser.outside_requests() == []
+
+    # A phone starts with the light biome map: the relief's megabytes load only when picked.
+    phone = Browser(tmp_path / "phone-profile", size=PHONE)
+    try:
+        phone.driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True})
+        phone.driver.get(f"{d.url}/?seed={SEED}&terrain=1")
+        assert wait_state(phone.driver, "ready", "error", "failed") == "ready"
+        on = phone.driver.execute_script(
+            "const m = window.vweViewer.map;"
+            "return [m.map.hasLayer(m.bases.Biomes), m.map.hasLayer(m.bases.Relief)];")
+        assert on == [True, False]
+        phone.collect()
+        assert not [u for u in phone.requests if u.endswith("/relief.png")], phone.requests
+        assert phone.console_errors() == [] and phone.outside_requests() == []
+    finally:
+        phone.quit()

@@ -60,6 +60,9 @@ DESIGN_METRICS = {
 }
 EXTRA_METRICS = {
     "vwe_up",
+    "vwe_task_restarts_total",
+    "vwe_data_disk_free_bytes",
+    "vwe_data_disk_size_bytes",
     "vwe_http_requests_total",
     "vwe_http_request_duration_seconds",
     "vwe_autoscale_target",
@@ -91,6 +94,8 @@ ALERTS = {
     "VweRedisDown",
     "VweDockerDown",
     "VweDaemonDown",
+    "VweDataDiskLow",
+    "VweTaskRestarting",
 }
 TEMPLATE_FILTER = 'template=~"$template"'
 INSTANCE_FILTER = 'instance=~"$instance"'
