@@ -103,6 +103,9 @@ class WaitingConnectionPool(BlockingConnectionPool):
             raise redis.exceptions.ConnectionError(
                 f"Redis unreachable ({health.last_error}); not waiting for a connection")
         try:
+            if command_name is None and not keys and not options:
+                # redis-py >= 5.3 deprecates the arguments (and warns when they are passed).
+                return await super().get_connection()  # type: ignore[no-untyped-call]
             return await super().get_connection(  # type: ignore[no-untyped-call]
                 command_name, *keys, **options)
         except redis.exceptions.ConnectionError as exc:
@@ -186,6 +189,9 @@ def connect_redis(settings: Settings, purpose: Purpose = "daemon",
     if not settings.redis_sentinels:
         pool = WaitingConnectionPool.from_url(settings.redis_url, **options)
         client = ObservedRedis(connection_pool=pool)
+        # The client owns its pool (as `Redis.from_pool` makes it): closing the client closes
+        # its connections.
+        client.auto_close_connection_pool = True
     else:
         sentinel_options: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S,
                                             "socket_connect_timeout": SENTINEL_TIMEOUT_S}
