@@ -8,17 +8,15 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import redis
-from apiclient import eventually
 from browser import PHONE, Browser, colour_shares
-from conftest import DaemonProcess, free_port
+from conftest import DaemonProcess
+from ownprocs import RedisServer
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -162,40 +160,12 @@ def test_seed_to_map_readout_matches_the_generator(
     assert any("/static/leaflet/leaflet.min.js" in u for u in browser.requests)
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test alone: the test stops it (never the shared one)."""
-    port = free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--dir", str(folder), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-
-    def answers() -> bool:
-        assert proc.poll() is None, "redis-server exited at start"
-        try:
-            return bool(client.ping())
-        except redis.exceptions.ConnectionError:
-            return False
-
-    eventually(answers, timeout=10, interval=0.05)
-    client.close()
-    yield url, proc
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(10)
-
-
 def test_errors_read_as_sentences(
-    daemon_factory: Callable[..., DaemonProcess], browser: Browser,
-    own_redis: tuple[str, subprocess.Popen[bytes]],
+    daemon_factory: Callable[..., DaemonProcess], browser: Browser, own_redis: RedisServer,
 ) -> None:
-    url, redis_proc = own_redis
     # An API without workers and a one-job queue: the first seed waits, the second is refused.
-    d = daemon_factory(VWE_REDIS_URL=url, VWE_QUEUE_MAX="1").start(role="api")
+    # Its Redis is the test's own: the test stops it.
+    d = daemon_factory(VWE_REDIS_URL=own_redis.url(), VWE_QUEUE_MAX="1").start(role="api")
     driver = browser.driver
     driver.get(f"{d.url}/?seed=elevenchars")
     assert wait_state(driver, "invalid") == "invalid"
@@ -212,8 +182,7 @@ def test_errors_read_as_sentences(
     notice = text(driver, "notice")
     assert "queue is full (HTTP 429)" in notice and "Retrying in" in notice, notice
 
-    redis_proc.terminate()
-    redis_proc.wait(10)
+    own_redis.stop()
     type_seed(driver, "nostore")
     assert wait_state(driver, "unavailable", timeout=30) == "unavailable"
     notice = text(driver, "notice")
