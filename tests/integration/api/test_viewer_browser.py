@@ -147,6 +147,10 @@ def test_seed_to_map_readout_matches_the_generator(
     # And at the centre (the spawn is always Meadows).
     point_at(browser, 0.0, 0.0)
     assert text(driver, "readout-biome") == biome_name(SEED, 0.0, 0.0) == "Meadows"
+    # Past the world edge (10 500 m) the grid still answers, and the readout says where it is.
+    read = point_at(browser, 11000.0, 0.0)
+    assert text(driver, "readout-biome") == (
+        f"{biome_name(SEED, read['x'], read['z'])} (beyond the world edge)")
 
     assert_shows_the_map(tmp_path / "viewer-desktop.png", browser)
     browser.resize(PHONE)
