@@ -18,6 +18,7 @@ from api.routes import busy_router, router
 from api.viewer import viewer_routes
 from api.waiters import JobWaiters
 from pool import __version__
+from pool.core.exceptions import ConfigError
 from pool.daemon.service import Daemon
 from pool.daemon.worlds import DiskCollector
 from pool.infra.logs import get_logger
@@ -131,7 +132,9 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
         if daemon is not None:
             try:
                 await daemon.start()
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, ConfigError):  # a refused setting, a held instance id
+                    log.error("refusing to start", error=str(exc))
                 # Whatever it started (containers above all) is removed before giving up.
                 await daemon.stop()
                 await supervisor.stop()

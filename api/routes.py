@@ -31,6 +31,7 @@ from api.models import (
 from pool.core.policy import PoolPolicy
 from pool.core.states import JobState
 from pool.daemon.service import policy_from_hash
+from pool.store.ownership import recorded_owners
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
 
@@ -182,6 +183,12 @@ async def _pool_out(request: Request) -> PoolOut:
     for snap in await state.store.pool_snapshots():
         if snap.get("daemon") != local:
             containers.extend(snap.get("containers", []))
+    # Each container under the daemon its owner record names, once: a published snapshot
+    # outlives a dead or frozen daemon's ownership by up to its TTL.
+    owners = await recorded_owners(state.redis, state.settings.pool_name,
+                                   [c["name"] for c in containers])
+    containers = [c for c in containers
+                  if (o := owners.get(c["name"])) is not None and o.instance == c["daemon"]]
     autoscaled = daemon.pool.autoscaled if daemon is not None else None
     return PoolOut(
         size=policy.size, max=policy.max, min=policy.min,

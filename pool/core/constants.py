@@ -20,16 +20,28 @@ BOOT_TIMES_KEY = "{p}:boots"
 POLICY_KEY = "{p}:policy"
 # Hash per container the daemon tracks, for `GET /v1/pool` from any process.
 CONTAINERS_KEY = "{p}:containers:"
-# Daemon heartbeat; expires when the daemon dies so others can adopt its containers.
+# Daemon instance lease (the heartbeat): a per-process nonce, claimed with SET NX at start and
+# refreshed by the lease keeper; expires when the daemon dies or stalls, so others may take its
+# containers over (pool.ownership).
 HEARTBEAT_KEY_PREFIX = "{p}:daemon:"
+# The deployment id (SET NX once), carried by every container as the vwe.deployment label.
+DEPLOYMENT_KEY = "{p}:deployment"
+# Fencing-token counter (INCR): each claim of a container gets a larger token than any before.
+FENCE_KEY = "{p}:fence"
+# Per container: "<token>:<instance>", its current owner; compare-and-set on takeover.
+OWNER_KEY_PREFIX = "{p}:owner:"
 # Pub/sub channel: a job's progress and completion, so waiters need not poll.
 EVENTS_CHANNEL_PREFIX = "{p}:events:"
 
 # Finished job records (and their seed cache entries) expire after VWE_RESULT_TTL_S.
-# Heartbeat TTL: a daemon missing this long is considered dead.
-HEARTBEAT_TTL_S = 5
-# How often the daemon refreshes its heartbeat and container records.
+# How often the lease keeper renews the instance lease (its TTL is VWE_HEARTBEAT_TTL_S), and
+# the daemon publishes its container records.
 HEARTBEAT_INTERVAL_S = 1
+# The lease keeper's own Redis connection gives up on a call after this long: a slow or
+# unreachable Redis must not hold the renewal loop past the next interval.
+LEASE_SOCKET_TIMEOUT_S = 1.0
+# How often a daemon re-proves its containers by token and takes over what dead daemons left.
+REAP_INTERVAL_S = 5
 # Arrival history kept for the autoscaler and trace export.
 ARRIVALS_RETENTION_S = 24 * 3600
 # Boot times kept under BOOT_TIMES_KEY (and held by a daemon while Redis is unreachable).

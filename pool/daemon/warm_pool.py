@@ -3,6 +3,13 @@
 Decisions come from `pool.core.policy`; this module carries them out against the runtime and keeps
 the bookkeeping. Everything runs on one event loop, so a lease is atomic without locks: no
 await sits between choosing a warm container and marking it busy.
+
+Ownership (`pool.store.ownership`): every container this pool creates gets an owner record
+and a fencing token first; it is removed only while that record is still this daemon's, and
+one taken over by another daemon is dropped from the books untouched ("fenced off").
+Adoption of what dead daemons left is `pool.daemon.adoption`, which also opens (`open_pool`)
+and closes (`close_pool`) a pool: adoption must come between learning the deployment and the
+first boots, and the sweep after the drain.
 """
 
 from __future__ import annotations
@@ -21,22 +28,26 @@ from typing import Any
 
 from pool.core import constants
 from pool.core import policy as decide
-from pool.core.exceptions import BootFailed, PoolClosed, RuntimeUnavailable
+from pool.core.exceptions import BootFailed, ConfigError, PoolClosed, RuntimeUnavailable
 from pool.core.policy import ContainerView, PoolPolicy
 from pool.core.states import ContainerState, FailurePhase, LaunchType, RecycleReason
 from pool.daemon.agent_client import AgentClient
 from pool.daemon.runtime import (
     LABEL_CREATED,
+    LABEL_DEPLOYMENT,
     LABEL_OWNER,
     LABEL_POOL,
+    LABEL_SPEC,
     LABEL_TEMPLATE,
     LABEL_USES,
     ContainerRuntime,
     ContainerSpec,
+    spec_hash,
 )
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
+from pool.store.ownership import OwnershipStore
 
 log = get_logger("vwe.pool")
 
@@ -57,6 +68,7 @@ class Container:
     id: str = ""
     uses: int = 0
     claimed: bool = False
+    token: int = 0  # the fencing token of this daemon's owner record; 0 until claimed
     ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
                                         .create_future())
     agent: AgentClient = field(init=False)
@@ -75,11 +87,20 @@ class Lease:
     launch_type: LaunchType
 
 
+class LeaseNotHeld(Exception):
+    """This daemon's instance lease is not live: it may not create or use containers now."""
+
+
 class WarmPool:
+    """`ownership` must hold a claimed instance lease; `lease_fresh` says whether the lease
+    keeper renewed it within its TTL (a daemon resumed after a freeze longer than that uses
+    nothing until it has renewed it and re-proved each container)."""
+
     def __init__(
-        self, settings: Settings, runtime: ContainerRuntime, metrics: Metrics, *,
+        self, settings: Settings, runtime: ContainerRuntime, metrics: Metrics,
+        ownership: OwnershipStore, *,
         clock: Callable[[], float] = time.time,
-        alive_daemons: Callable[[], Awaitable[set[str]]] | None = None,
+        lease_fresh: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -91,7 +112,15 @@ class WarmPool:
         metrics.init_template(self.template)
         self.autoscaled: tuple[int, str] | None = None
         self.containers: dict[str, Container] = {}
-        self._alive_daemons = alive_daemons
+        # Adopted containers of another image or worker spec: never leased, retired once the
+        # target is warm with current ones (rolling, like any recycle).
+        self.outdated: dict[str, Container] = {}
+        self.ownership = ownership
+        self.lease_fresh = lease_fresh
+        # Set by `start`: this deployment's id, the worker image's id and the spec hash.
+        self.deployment = ""
+        self.image_id = ""
+        self.spec_hash = ""
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Recent boot durations: the autoscaler plans for one boot time ahead.
@@ -175,11 +204,15 @@ class WarmPool:
                                                          self.boots_blocked())
 
     def snapshot(self) -> list[dict[str, Any]]:
+        """Every container this daemon can prove it owns; none while its lease is not fresh."""
+        if not self.lease_fresh():
+            return []
         now = self.clock()
         return [
-            {"id": c.id[:12] or c.name, "name": c.name, "state": c.state.value,
+            {"id": c.id[:12] or c.name, "name": c.name,
+             "state": (ContainerState.RETIRING if c.name in self.outdated else c.state).value,
              "age_s": round(now - c.created_at, 1), "uses": c.uses, "daemon": self.instance}
-            for c in self.containers.values()
+            for c in [*self.containers.values(), *self.outdated.values()]
         ]
 
     async def wait_changed(self, timeout: float) -> None:
@@ -192,10 +225,24 @@ class WarmPool:
         self._changed.set()
 
     # ---------- life cycle ----------
-    async def start(self) -> None:
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def prepare(self) -> None:
+        """Learn the deployment and the worker's make-up (`adoption.open_pool` runs this).
+
+        Raises ConfigError (naming VWE_WORKER_IMAGE) when the engine lacks the worker image."""
+        s = self.settings
         self.sockets_dir.mkdir(parents=True, exist_ok=True)
-        await self.recover()
-        self.reconcile()
+        self.deployment = await self.ownership.deployment_id()
+        image = await self.runtime.image_id(s.worker_image)
+        if image is None:
+            raise ConfigError(
+                f"VWE_WORKER_IMAGE={s.worker_image!r}: no such image on the Docker engine; "
+                "build it (scripts/worker-image.sh) or point VWE_WORKER_IMAGE at one")
+        self.image_id = image
+        self.spec_hash = spec_hash(self._spec(self.sockets_dir.name), image)
 
     def set_policy(self, policy: PoolPolicy) -> None:
         if policy != self.policy:
@@ -207,8 +254,12 @@ class WarmPool:
         """Boot and retire until warm capacity meets the target: called on every change."""
         if self._closing:
             return
+        warm_enough = self.state_counts().get("warm", 0) >= min(self.target(), self.cap())
         if not self.filled:
-            self.filled = self.state_counts().get("warm", 0) >= min(self.target(), self.cap())
+            self.filled = warm_enough
+        if warm_enough:
+            for c in list(self.outdated.values()):
+                self._retire(c, RecycleReason.OUTDATED)
         plan = decide.plan(self.views(), self.policy, self.clock(), self.target(),
                            self.boots_blocked())
         for name, reason in plan.retire:
@@ -231,13 +282,14 @@ class WarmPool:
         self._spawn(self._boot(c))
         return c
 
-    def _spec(self, c: Container) -> ContainerSpec:
+    def _spec(self, name: str, created_at: float = 0.0) -> ContainerSpec:
         s = self.settings
         return ContainerSpec(
-            name=c.name, image=s.worker_image, host_dir=c.host_dir,
+            name=name, image=s.worker_image, host_dir=self.sockets_dir / name,
             labels={LABEL_POOL: s.pool_name, LABEL_TEMPLATE: self.template,
-                    LABEL_OWNER: self.instance, LABEL_CREATED: f"{c.created_at:.3f}",
-                    LABEL_USES: "0"},
+                    LABEL_OWNER: self.instance, LABEL_CREATED: f"{created_at:.3f}",
+                    LABEL_USES: "0", LABEL_DEPLOYMENT: self.deployment,
+                    LABEL_SPEC: self.spec_hash},
             environment={"VWE_WORKER_READY_DELAY_S": str(s.worker_ready_delay_s),
                          "VWE_MAP_RESOLUTION": str(s.map_resolution)},
             memory=s.worker_memory, cpus=s.worker_cpus, pids=s.worker_pids, user=s.worker_user,
@@ -249,8 +301,14 @@ class WarmPool:
         started = time.monotonic()
         outcome = "failed"
         try:
+            # The owner record comes first: a create this daemon never learns the id of is
+            # still found (by label) and proved its own (by token) when it drains.
+            token = await self.ownership.claim_new(c.name)
+            if token is None:
+                raise LeaseNotHeld(c.name)
+            c.token = token
             self._prepare_dir(c.host_dir)
-            c.id = await self.runtime.start(self._spec(c))
+            c.id = await self.runtime.start(self._spec(c.name, c.created_at))
             log.info("container booting", container=c.name, container_id=c.id[:12])
             await self._wait_ready(c, started)
             outcome = "ready"
@@ -258,9 +316,10 @@ class WarmPool:
             outcome = "timeout"
             self.last_boot_error = (f"container {c.name} not ready within "
                                     f"{self.settings.boot_timeout_s:.0f} s (VWE_BOOT_TIMEOUT_S)")
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
+        except (asyncio.CancelledError, LeaseNotHeld) as exc:
+            outcome = "cancelled"  # not the image's fault: no failure counted, no back-off
+            if isinstance(exc, asyncio.CancelledError):
+                raise
         except RuntimeUnavailable as exc:
             outcome = "engine_down"  # the engine's outage, not the image's failure
             self.set_engine_up(False, str(exc))
@@ -345,17 +404,65 @@ class WarmPool:
         self._spawn(self._remove(c))
 
     async def _remove(self, c: Container) -> None:
+        """Remove a container this daemon still owns by token; drop one it no longer owns."""
+        owned = True
         try:
-            if c.id:
-                await self.runtime.remove(c.id)
+            if c.token:
+                owned = (await self.ownership.owners([c.name]))[c.name] == \
+                    self.ownership.mine(c.token)
+            if owned:
+                if c.id:
+                    await self.runtime.remove(c.id)
+                if c.token:
+                    await self.ownership.release(c.name, c.token)
         except Exception as exc:
-            # Forget it anyway: the periodic reaper finds it by label and removes it then.
+            # Forget it anyway: the reaper finds it by label, proves it ours by its record and
+            # removes it then.
+            owned = False
             log.warning("container removal failed", container=c.name, error=repr(exc))
         c.state = ContainerState.GONE
         c.agent.close()
         self.containers.pop(c.name, None)
-        shutil.rmtree(c.host_dir, ignore_errors=True)
+        self.outdated.pop(c.name, None)
+        if owned:
+            shutil.rmtree(c.host_dir, ignore_errors=True)
+        elif c.token and c.id:
+            self.metrics.fenced.labels(self.template).inc()
+            log.warning("container fenced off", container=c.name, token=c.token,
+                        reason="taken over before its removal")
         self.reconcile()  # a freed slot under the cap may be wanted for a replacement now
+
+    def fence_off(self, c: Container, reason: str) -> None:
+        """Stop using a container another daemon took over: no removal, no folder cleanup
+        (both are the new owner's now)."""
+        if self.containers.get(c.name) is not c and self.outdated.get(c.name) is not c:
+            return
+        c.state = ContainerState.GONE
+        c.agent.close()
+        self.containers.pop(c.name, None)
+        self.outdated.pop(c.name, None)
+        if not c.ready.done():
+            c.ready.set_exception(BootFailed(f"container {c.name} was taken over"))
+            c.ready.exception()
+        self.metrics.fenced.labels(self.template).inc()
+        log.warning("container fenced off", container=c.name, token=c.token, reason=reason)
+        self.reconcile()
+
+    async def revalidate(self) -> None:
+        """Re-prove every container by its token (after a lapsed lease, and on each reaping
+        tick); fence off the ones whose record names another owner now."""
+        tracked = [c for c in [*self.containers.values(), *self.outdated.values()] if c.token]
+        owners = await self.ownership.owners([c.name for c in tracked])
+        for c in tracked:
+            if owners.get(c.name) != self.ownership.mine(c.token):
+                self.fence_off(c, "its owner record names another daemon")
+
+    def give_back(self, c: Container) -> None:
+        """Undo a lease that was not used (the lease check found this daemon's lease lapsed)."""
+        if c.state is ContainerState.BUSY and self.containers.get(c.name) is c:
+            c.state = ContainerState.WARM
+            c.uses = max(0, c.uses - 1)
+            self._notify()
 
     # ---------- leasing ----------
     async def acquire(self) -> Lease:
@@ -372,6 +479,9 @@ class WarmPool:
             if self.boot_failures_total != failures_seen:
                 raise BootFailed(f"a container failed to boot while the job waited: "
                                  f"{self.last_boot_error}")
+            if not self.lease_fresh():
+                await self.wait_changed(timeout=0.2)  # nothing is provably ours right now
+                continue
             views = self.views()
             name = decide.pick_lease(views, self.policy, self.clock())
             if name is not None:
@@ -439,34 +549,15 @@ class WarmPool:
                 self._retire(c, RecycleReason.UNHEALTHY)
         self.reconcile()
 
-    async def recover(self) -> None:
-        """Adopt healthy idle containers of dead daemons; remove the rest of this pool's
-        (also run periodically as the reaper of lost creates and dead daemons' leftovers)."""
-        alive = await self._alive_daemons() if self._alive_daemons else set()
-        for info in await self.runtime.list({LABEL_POOL: self.settings.pool_name,
-                                             LABEL_TEMPLATE: self.template}):
-            owner = info.labels.get(LABEL_OWNER, "")
-            if owner != self.instance and owner in alive:
-                continue  # a live daemon's container: not ours to touch
-            if info.name in self.containers:
-                continue
-            host_dir = self.sockets_dir / info.name
-            answer = await AgentClient(host_dir).ping() if info.running else None
-            if answer is not None and not answer.get("busy") and len(self.containers) < self.cap():
-                created = float(info.labels.get(LABEL_CREATED) or self.clock())
-                c = Container(name=info.name, host_dir=host_dir, state=ContainerState.WARM,
-                              created_at=created, last_used_at=self.clock(), owner=self.instance,
-                              id=info.id, uses=int(answer.get("uses", 0)))
-                c.ready.set_result(None)
-                self.containers[c.name] = c
-                log.info("container adopted", container=c.name, previous_owner=owner)
-            else:
-                log.info("orphan container removed", container=info.name, previous_owner=owner)
-                await self.runtime.remove(info.id)
-                shutil.rmtree(host_dir, ignore_errors=True)
+    def adopt(self, c: Container, *, outdated: bool) -> None:
+        """Take a container over into the books (`pool.daemon.adoption` proved it ours)."""
+        c.ready.set_result(None)
+        (self.outdated if outdated else self.containers)[c.name] = c
+        self._notify()
 
     async def drain(self, timeout: float) -> None:
-        """Stop leasing, let busy containers finish up to `timeout`, then remove everything."""
+        """Stop leasing, let busy containers finish up to `timeout`, then remove everything
+        this daemon owns (`adoption.close_pool` then sweeps what is left)."""
         self._closing = True
         self._notify()
         deadline = time.monotonic() + timeout
@@ -476,14 +567,8 @@ class WarmPool:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for c in list(self.containers.values()):
+        owned = [*self.containers.values(), *self.outdated.values()]
+        for c in owned:
             if c.state is not ContainerState.GONE:
                 self.metrics.recycled_total.labels(self.template, RecycleReason.DRAIN).inc()
-        await asyncio.gather(*(self._remove(c) for c in list(self.containers.values())),
-                             return_exceptions=True)
-        # A create still in flight when its task was cancelled leaves a container we never
-        # learned the id of: sweep by label.
-        for info in await self.runtime.list({LABEL_POOL: self.settings.pool_name,
-                                             LABEL_OWNER: self.instance}):
-            await self.runtime.remove(info.id)
-        log.info("pool drained")
+        await asyncio.gather(*(self._remove(c) for c in owned), return_exceptions=True)

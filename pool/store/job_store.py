@@ -312,10 +312,6 @@ class JobStore:
         await self.redis.hset(self.job_key(job_id),
                               mapping={"progress": round(fraction, 3), "message": message})
 
-    async def set_launch(self, job_id: str, launch_type: str, container: str) -> None:
-        await self.redis.hset(self.job_key(job_id),
-                              mapping={"launch_type": launch_type, "container": container})
-
     # ---- policy, heartbeats, pool snapshots, arrivals ----
     async def load_policy(self) -> dict[str, str]:
         raw = await self.redis.hgetall(c.key(c.POLICY_KEY, self.pool))
@@ -325,11 +321,11 @@ class JobStore:
         fields = {k: (int(v) if isinstance(v, bool) else v) for k, v in policy.__dict__.items()}
         await self.redis.hset(c.key(c.POLICY_KEY, self.pool), mapping=fields)
 
-    async def heartbeat(self, instance: str, snapshot: dict[str, Any],
-                        boot_times: Sequence[float] = ()) -> None:
+    async def publish(self, instance: str, snapshot: dict[str, Any],
+                      boot_times: Sequence[float] = ()) -> None:
+        """This daemon's containers for `GET /v1/pool` anywhere, and its new boot times.
+        (Its liveness is the instance lease, renewed elsewhere: `pool.daemon.lease`.)"""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(c.key(c.HEARTBEAT_KEY_PREFIX, self.pool, instance), "1",
-                     ex=c.HEARTBEAT_TTL_S)
             pipe.set(c.key(c.CONTAINERS_KEY, self.pool, instance), json.dumps(snapshot),
                      ex=c.CONTAINER_RECORD_TTL_S)
             if boot_times:
@@ -339,8 +335,8 @@ class JobStore:
             await pipe.execute()
 
     async def forget_daemon(self, instance: str) -> None:
-        await self.redis.delete(c.key(c.HEARTBEAT_KEY_PREFIX, self.pool, instance),
-                                c.key(c.CONTAINERS_KEY, self.pool, instance))
+        """Drop the published containers; the lease is released by its holder only."""
+        await self.redis.delete(c.key(c.CONTAINERS_KEY, self.pool, instance))
 
     async def alive_daemons(self) -> set[str]:
         prefix = c.key(c.HEARTBEAT_KEY_PREFIX, self.pool)
