@@ -15,21 +15,25 @@ on the keeper's thread: the daemon hands it to its event loop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
-import redis
+import redis.asyncio as aioredis
 import redis.exceptions
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from pool.core import constants
 from pool.infra.logs import get_logger
 from pool.store.ownership import REFRESH_LEASE_LUA
 
 log = get_logger("vwe.lease")
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError,
+                TimeoutError)
 
 
 class LeaseState(StrEnum):
@@ -39,11 +43,16 @@ class LeaseState(StrEnum):
 
 
 class LeaseKeeper:
-    """Keeps one instance lease alive; `state` is read from any thread."""
+    """Keeps one instance lease alive; `state` and `renewed_at` are read from any thread.
 
-    def __init__(self, redis_url: str, key: str, nonce: str, ttl_s: float,
-                 on_change: Callable[[LeaseState], None],
+    `connect` makes the keeper's own client (called on the keeper's thread, inside its own
+    event loop): give it short timeouts and no retries, as `Daemon` does; the next tick is
+    the retry, and a retry loop would hold this one past it."""
+
+    def __init__(self, connect: Callable[[], aioredis.Redis], key: str, nonce: str,
+                 ttl_s: float, on_change: Callable[[LeaseState], None],
                  interval_s: float = constants.HEARTBEAT_INTERVAL_S) -> None:
+        self.connect = connect
         self.key = key
         self.nonce = nonce
         self.ttl_ms = int(ttl_s * 1000)
@@ -54,13 +63,9 @@ class LeaseKeeper:
         self.renewed_at = time.monotonic()
         self.lapses = 0
         self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
-        timeout = constants.LEASE_SOCKET_TIMEOUT_S
-        # No retries: the next tick is the retry, and a retry loop would hold this one past it.
-        self._redis = redis.Redis.from_url(redis_url, socket_timeout=timeout,
-                                           socket_connect_timeout=timeout,
-                                           retry=Retry(NoBackoff(), 0))
-        self._refresh = self._redis.register_script(REFRESH_LEASE_LUA)
 
     def start(self) -> None:
         self.renewed_at = time.monotonic()
@@ -68,9 +73,12 @@ class LeaseKeeper:
 
     def stop(self) -> None:
         self._stop.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # its loop already ended
+                loop.call_soon_threadsafe(wake.set)
         if self._thread.is_alive():
-            self._thread.join(timeout=self.interval_s + 2 * constants.LEASE_SOCKET_TIMEOUT_S)
-        self._redis.close()
+            self._thread.join(timeout=self.interval_s + 3 * constants.LEASE_SOCKET_TIMEOUT_S)
 
     def _set(self, state: LeaseState) -> None:
         if state is self.state:
@@ -84,23 +92,24 @@ class LeaseKeeper:
         except Exception as exc:  # the keeper must keep renewing whatever a listener does
             log.error("lease listener failed", error=repr(exc))
 
-    def tick(self) -> None:
-        """One renewal attempt (the thread's body; tests call it directly)."""
+    async def tick(self, client: Any, refresh: Any) -> None:
+        """One renewal attempt."""
         started = time.monotonic()
         try:
-            code = int(self._refresh(keys=[self.key], args=[self.nonce, self.ttl_ms]))
-            if code == 0:
-                # Expired: this process was frozen or cut off for longer than the TTL. Claim
-                # it again; the daemon then re-proves each container by its token.
-                self._set(LeaseState.LAPSED)
-                reclaimed = self._redis.set(self.key, self.nonce, nx=True, px=self.ttl_ms)
-                code = 1 if reclaimed else -1
+            async with asyncio.timeout(2 * constants.LEASE_SOCKET_TIMEOUT_S):
+                code = int(await refresh(keys=[self.key], args=[self.nonce, self.ttl_ms]))
+                if code == 0:
+                    # Expired: this process was frozen or cut off for longer than the TTL.
+                    # Claim it again; the daemon then re-proves each container by its token.
+                    self._set(LeaseState.LAPSED)
+                    reclaimed = await client.set(self.key, self.nonce, nx=True, px=self.ttl_ms)
+                    code = 1 if reclaimed else -1
             if code == 1:
                 self.renewed_at = started
                 self._set(LeaseState.HELD)
             else:
                 self._set(LeaseState.TAKEN)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             # Not renewed. Once the TTL has passed since the last renewal, peers may already
             # treat this daemon as dead: stop trusting the lease until Redis confirms it.
             if time.monotonic() - self.renewed_at >= self.ttl_s:
@@ -108,11 +117,22 @@ class LeaseKeeper:
             log.warning("lease renewal failed", error=repr(exc))
 
     def _run(self) -> None:
-        next_tick = time.monotonic()
-        while not self._stop.is_set():
-            self.tick()
-            next_tick += self.interval_s
-            now = time.monotonic()
-            if next_tick < now:  # resumed after a freeze: no burst of catch-up ticks
-                next_tick = now + self.interval_s
-            self._stop.wait(next_tick - now)
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        client: Any = self.connect()
+        refresh = client.register_script(REFRESH_LEASE_LUA)
+        try:
+            next_tick = time.monotonic()
+            while not self._stop.is_set():
+                await self.tick(client, refresh)
+                next_tick += self.interval_s
+                now = time.monotonic()
+                if next_tick < now:  # resumed after a freeze: no burst of catch-up ticks
+                    next_tick = now + self.interval_s
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(next_tick - now):
+                        await self._wake.wait()  # set by `stop`
+        finally:
+            await client.aclose()

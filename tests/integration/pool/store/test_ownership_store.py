@@ -103,29 +103,46 @@ async def test_a_daemon_without_a_live_lease_can_neither_create_nor_take_over(
     assert result.token is None and result.lease_lapsed
 
 
+def keeper_for(redis_url: str, store: OwnershipStore, ttl_s: float,
+               changes: list[LeaseState]) -> LeaseKeeper:
+    return LeaseKeeper(lambda: aioredis.Redis.from_url(redis_url, socket_timeout=1),
+                       store.lease_key, store.nonce, ttl_s, changes.append, interval_s=0.2)
+
+
+async def wait_for(check: Callable[[], object], timeout: float = 10) -> None:
+    """Poll a condition the keeper's thread makes true (it has no event to await here)."""
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not met within {timeout} s")
+
+
 async def test_the_keeper_renews_recovers_a_lapse_and_reports_a_stolen_id(
         redis_url: str, store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
     a = store("k")
     await a.claim_instance(2)
     changes: list[LeaseState] = []
-    keeper = LeaseKeeper(redis_url, a.lease_key, a.nonce, 2, changes.append, interval_s=0.2)
-    keeper.tick()
-    assert keeper.state is LeaseState.HELD and 1.5 < await client.pttl(a.lease_key) / 1000 <= 2
-    await client.delete(a.lease_key)  # as if frozen past the TTL
-    keeper.tick()
-    assert changes == [LeaseState.LAPSED, LeaseState.HELD] and keeper.lapses == 1
-    assert await client.get(a.lease_key) == a.nonce.encode()
-    await client.set(a.lease_key, "someone-else")
-    keeper.tick()
-    assert keeper.state is LeaseState.TAKEN
-    keeper.stop()
+    keeper = keeper_for(redis_url, a, 2, changes)
+    keeper.start()
+    try:
+        await client.pexpire(a.lease_key, 500)
+        await asyncio.sleep(0.6)  # renewed in time: the key is still there with a full TTL
+        assert keeper.state is LeaseState.HELD and await client.pttl(a.lease_key) > 1500
+        await client.delete(a.lease_key)  # as if frozen past the TTL
+        await wait_for(lambda: changes == [LeaseState.LAPSED, LeaseState.HELD])
+        assert keeper.lapses == 1 and await client.get(a.lease_key) == a.nonce.encode()
+        await client.set(a.lease_key, "someone-else")
+        await wait_for(lambda: keeper.state is LeaseState.TAKEN)
+    finally:
+        keeper.stop()
 
 
 async def test_the_keeper_thread_renews_while_the_event_loop_is_blocked(
         redis_url: str, store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
     a = store("t")
     await a.claim_instance(1)
-    keeper = LeaseKeeper(redis_url, a.lease_key, a.nonce, 1, lambda _: None, interval_s=0.2)
+    keeper = keeper_for(redis_url, a, 1, [])
     keeper.start()
     try:
         # Block this event loop for three TTLs, as a stuck synchronous call would.
