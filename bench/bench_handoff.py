@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import scratch
 from bench.results import write_section
 from pool.daemon import adoption
+from pool.daemon.container import prepare_dir
 from pool.daemon.runtime import DockerRuntime
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.metrics import Metrics
@@ -92,7 +93,7 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
         for i in range(cold_runs):
             name = f"{settings.pool_name}-cold-{i}"
             host = data / "c" / name
-            pool._prepare_dir(host)
+            prepare_dir(host, settings.worker_user)
             t = time.perf_counter()
             cid = await runtime.start(spec.__class__(**{**spec.__dict__, "name": name,
                                                          "host_dir": host}))

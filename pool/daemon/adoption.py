@@ -25,8 +25,10 @@ import shutil
 import time
 
 from pool.core import constants
+from pool.core.exceptions import BootFailed
 from pool.core.states import ContainerState
 from pool.daemon.agent_client import AgentClient
+from pool.daemon.container import Container
 from pool.daemon.runtime import (
     LABEL_CREATED,
     LABEL_DEPLOYMENT,
@@ -35,7 +37,7 @@ from pool.daemon.runtime import (
     LABEL_TEMPLATE,
     ContainerInfo,
 )
-from pool.daemon.warm_pool import Container, WarmPool
+from pool.daemon.warm_pool import WarmPool
 from pool.infra.logs import get_logger
 from pool.store.ownership import Owner
 
@@ -60,6 +62,41 @@ async def close_pool(pool: WarmPool, timeout: float, leftovers_s: float = 0.0) -
     await pool.drain(timeout)
     await sweep(pool, wait_s=leftovers_s)
     log.info("pool drained")
+
+
+def fence_off(pool: WarmPool, c: Container, reason: str) -> None:
+    """Stop using a container another daemon took over: no removal, no folder cleanup (both
+    are the new owner's now)."""
+    if pool.containers.get(c.name) is not c and pool.outdated.get(c.name) is not c:
+        return
+    c.state = ContainerState.GONE
+    c.agent.close()
+    pool.containers.pop(c.name, None)
+    pool.outdated.pop(c.name, None)
+    if not c.ready.done():
+        c.ready.set_exception(BootFailed(f"container {c.name} was taken over"))
+        c.ready.exception()
+    pool.metrics.fenced.labels(pool.template).inc()
+    log.warning("container fenced off", container=c.name, token=c.token, reason=reason)
+    pool.reconcile()
+
+
+def give_back(pool: WarmPool, c: Container) -> None:
+    """Undo a lease that was not used (the lease check found this daemon's lease lapsed)."""
+    if c.state is ContainerState.BUSY and pool.containers.get(c.name) is c:
+        c.state = ContainerState.WARM
+        c.uses = max(0, c.uses - 1)
+        pool.wait_changed_notify()
+
+
+async def revalidate(pool: WarmPool) -> None:
+    """Re-prove every container by its token (after a lapsed lease, and on each reaping
+    tick); fence off the ones whose record names another owner now."""
+    tracked = [c for c in [*pool.containers.values(), *pool.outdated.values()] if c.token]
+    owners = await pool.ownership.owners([c.name for c in tracked])
+    for c in tracked:
+        if owners.get(c.name) != pool.ownership.mine(c.token):
+            fence_off(pool, c, "its owner record names another daemon")
 
 
 async def _untracked(pool: WarmPool) -> list[ContainerInfo]:

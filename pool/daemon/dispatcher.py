@@ -24,8 +24,10 @@ from pool.core.exceptions import (
     StoreUnavailable,
 )
 from pool.core.states import FailurePhase
+from pool.daemon import adoption
 from pool.daemon.collect import collect_output
-from pool.daemon.warm_pool import Lease, WarmPool
+from pool.daemon.container import Lease
+from pool.daemon.warm_pool import WarmPool
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.safefs import OutputRejected
@@ -159,9 +161,9 @@ class Dispatcher:
             if check is not LeaseCheck.OK:
                 misses += 1
                 if check is LeaseCheck.FENCED:
-                    self.pool.fence_off(c, "taken over (found at the lease check)")
+                    adoption.fence_off(self.pool, c, "taken over (found at the lease check)")
                 else:
-                    self.pool.give_back(c)
+                    adoption.give_back(self.pool, c)
                     await asyncio.sleep(LAPSED_PAUSE_S)
                 continue
             try:
@@ -169,7 +171,7 @@ class Dispatcher:
                                                 self.settings.handoff_timeout_s, token=c.token)
             except ContainerFenced as exc:
                 misses += 1
-                self.pool.fence_off(c, str(exc))
+                adoption.fence_off(self.pool, c, str(exc))
                 continue
             except HandoffFailed as exc:
                 failures += 1

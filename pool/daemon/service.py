@@ -123,7 +123,7 @@ class Daemon:
     def _on_lease(self, state: LeaseState) -> None:
         if state is LeaseState.HELD:
             log.warning("instance lease renewed after a lapse: re-proving every container")
-            task = asyncio.ensure_future(self.pool.revalidate())
+            task = asyncio.ensure_future(adoption.revalidate(self.pool))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
             return
         self.metrics.lease_lost.inc()
@@ -133,7 +133,7 @@ class Daemon:
                       instance=self.settings.instance_id)
             self.dispatcher.stop_accepting()
             for c in [*self.pool.containers.values(), *self.pool.outdated.values()]:
-                self.pool.fence_off(c, "this daemon's instance id was taken")
+                adoption.fence_off(self.pool, c, "this daemon's instance id was taken")
         else:
             log.error("instance lease lapsed (silent past VWE_HEARTBEAT_TTL_S): using no "
                       "container until it is renewed and each is re-proved by its token",
@@ -188,7 +188,7 @@ class Daemon:
 
     async def reap(self) -> None:
         """Re-prove what this daemon holds, then take over what dead daemons left."""
-        await self.pool.revalidate()
+        await adoption.revalidate(self.pool)
         await adoption.reap(self.pool)
 
     async def heartbeat(self) -> None:

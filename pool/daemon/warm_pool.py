@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pool.core import constants
@@ -31,7 +28,7 @@ from pool.core import policy as decide
 from pool.core.exceptions import BootFailed, ConfigError, PoolClosed, RuntimeUnavailable
 from pool.core.policy import ContainerView, PoolPolicy
 from pool.core.states import ContainerState, FailurePhase, LaunchType, RecycleReason
-from pool.daemon.agent_client import AgentClient
+from pool.daemon.container import Container, Lease, LeaseNotHeld, container_logs, prepare_dir
 from pool.daemon.runtime import (
     LABEL_CREATED,
     LABEL_DEPLOYMENT,
@@ -55,40 +52,6 @@ log = get_logger("vwe.pool")
 READY_POLL_S = 0.02
 # How often a booting container is checked for having exited, to fail fast instead of timing out.
 EXITED_POLL_S = 1.0
-
-
-@dataclass(eq=False)
-class Container:
-    name: str
-    host_dir: Path
-    state: ContainerState
-    created_at: float
-    last_used_at: float
-    owner: str
-    id: str = ""
-    uses: int = 0
-    claimed: bool = False
-    token: int = 0  # the fencing token of this daemon's owner record; 0 until claimed
-    ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
-                                        .create_future())
-    agent: AgentClient = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.agent = AgentClient(self.host_dir)
-
-    def view(self) -> ContainerView:
-        return ContainerView(self.name, self.state, self.created_at, self.last_used_at,
-                             self.uses, self.claimed)
-
-
-@dataclass(frozen=True)
-class Lease:
-    container: Container
-    launch_type: LaunchType
-
-
-class LeaseNotHeld(Exception):
-    """This daemon's instance lease is not live: it may not create or use containers now."""
 
 
 class WarmPool:
@@ -224,6 +187,10 @@ class WarmPool:
     def _notify(self) -> None:
         self._changed.set()
 
+    def wait_changed_notify(self) -> None:
+        """Wake whoever waits in `wait_changed` (a container became leasable again)."""
+        self._notify()
+
     # ---------- life cycle ----------
     @property
     def closing(self) -> bool:
@@ -307,7 +274,7 @@ class WarmPool:
             if token is None:
                 raise LeaseNotHeld(c.name)
             c.token = token
-            self._prepare_dir(c.host_dir)
+            prepare_dir(c.host_dir, self.settings.worker_user)
             c.id = await self.runtime.start(self._spec(c.name, c.created_at))
             log.info("container booting", container=c.name, container_id=c.id[:12])
             await self._wait_ready(c, started)
@@ -349,7 +316,7 @@ class WarmPool:
             while await c.agent.ping(timeout=1.0) is None:
                 if time.monotonic() >= next_exit_check:
                     if not await self.runtime.is_running(c.id):
-                        logs = (await self._logs(c)).strip().splitlines()
+                        logs = (await container_logs(self.runtime, c)).strip().splitlines()
                         raise BootFailed("container exited before its agent was ready"
                                          + (f" (last log line: {logs[-1][:300]})" if logs
                                             else ""))
@@ -366,34 +333,13 @@ class WarmPool:
                                           self.settings.boot_backoff_max_s)
             self._boots_blocked_until = self.clock() + backoff
             self.metrics.container_failures.labels(self.template, FailurePhase.BOOT).inc()
-            logs = await self._logs(c)
+            logs = await container_logs(self.runtime, c)
             log.error("container failed to boot", container=c.name, outcome=outcome,
                       backoff_s=backoff, logs=logs)
         if not c.ready.done():
             c.ready.set_exception(BootFailed(f"container {c.name} failed to boot ({outcome})"))
             c.ready.exception()  # mark retrieved: nobody may be waiting on it
         await self._remove(c)
-
-    async def _logs(self, c: Container) -> str:
-        if not c.id:
-            return ""
-        with contextlib.suppress(Exception):
-            return (await self.runtime.logs(c.id, tail=20))[-2000:]
-        return ""
-
-    def _prepare_dir(self, path: Path) -> None:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The worker runs as a non-root user; it must create its socket and output here. The
-        # least privilege is a daemon of the worker's own uid (docs/deploy.md): then the folder
-        # stays 0700. A root daemon gives it away; a daemon of another uid must open it to all.
-        uid, _, gid = self.settings.worker_user.partition(":")
-        if uid.isdigit() and os.geteuid() == int(uid):
-            path.chmod(0o700)
-        elif os.geteuid() == 0 and uid.isdigit():
-            os.chown(path, int(uid), int(gid or uid))
-            path.chmod(0o700)
-        else:
-            path.chmod(0o777)
 
     def _retire(self, c: Container, reason: RecycleReason) -> None:
         if c.state in (ContainerState.RETIRING, ContainerState.GONE):
@@ -431,38 +377,6 @@ class WarmPool:
             log.warning("container fenced off", container=c.name, token=c.token,
                         reason="taken over before its removal")
         self.reconcile()  # a freed slot under the cap may be wanted for a replacement now
-
-    def fence_off(self, c: Container, reason: str) -> None:
-        """Stop using a container another daemon took over: no removal, no folder cleanup
-        (both are the new owner's now)."""
-        if self.containers.get(c.name) is not c and self.outdated.get(c.name) is not c:
-            return
-        c.state = ContainerState.GONE
-        c.agent.close()
-        self.containers.pop(c.name, None)
-        self.outdated.pop(c.name, None)
-        if not c.ready.done():
-            c.ready.set_exception(BootFailed(f"container {c.name} was taken over"))
-            c.ready.exception()
-        self.metrics.fenced.labels(self.template).inc()
-        log.warning("container fenced off", container=c.name, token=c.token, reason=reason)
-        self.reconcile()
-
-    async def revalidate(self) -> None:
-        """Re-prove every container by its token (after a lapsed lease, and on each reaping
-        tick); fence off the ones whose record names another owner now."""
-        tracked = [c for c in [*self.containers.values(), *self.outdated.values()] if c.token]
-        owners = await self.ownership.owners([c.name for c in tracked])
-        for c in tracked:
-            if owners.get(c.name) != self.ownership.mine(c.token):
-                self.fence_off(c, "its owner record names another daemon")
-
-    def give_back(self, c: Container) -> None:
-        """Undo a lease that was not used (the lease check found this daemon's lease lapsed)."""
-        if c.state is ContainerState.BUSY and self.containers.get(c.name) is c:
-            c.state = ContainerState.WARM
-            c.uses = max(0, c.uses - 1)
-            self._notify()
 
     # ---------- leasing ----------
     async def acquire(self) -> Lease:
