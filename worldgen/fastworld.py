@@ -21,11 +21,12 @@ from worldgen.jitcore import njit, r32
 from worldgen.jitrender import render, render_count
 from worldgen.jitworld import heights_grid, heights_of, place_streams, river_weights
 from worldgen.pregen import River, _river, render_rivers
-from worldgen.rivergrid import Cell, expand_points
+from worldgen.rivergrid import Cell
 from worldgen.unity_random import UnityRandom, WorldOffsets
 
 F32 = np.float32
 _EPS_SQ = float(F32(9.9999994396249292e-11))
+_FAR_SQ = 800.5 * 800.5
 _NO_KEY = (-999999 << 32) ^ (-999999 & 0xFFFFFFFF)
 
 
@@ -59,7 +60,7 @@ def _merge(pts: np.ndarray, radius: float, out: np.ndarray) -> int:
                 dx = r32(pts[i, 0] - vx)
                 dy = r32(pts[i, 1] - vy)
                 sq = r32(r32(dx * dx) + r32(dy * dy))
-                if sq < _EPS_SQ:
+                if sq < _EPS_SQ or sq >= _FAR_SQ:  # sqrt >= 800.5: can never be < 800
                     continue
                 d = r32(math.sqrt(sq))
                 if d < radius and d < best_d:
@@ -82,8 +83,38 @@ def merge_points_fast(points: F32Array, radius: float) -> list[tuple[float, floa
     """``MergePoints`` of float32 (n, 2) points with the compiled kernel."""
     pts = np.array(points, dtype=np.float64).reshape(-1, 2)
     out = np.zeros_like(pts)
+    if radius != 800.0:
+        raise ValueError("merge_points_fast is specialised for FindLakes' 800 m")
     m = _merge(pts, float(np.float32(radius)), out)
     return [(float(x), float(y)) for x, y in out[:m]]
+
+
+@njit
+def _expand(p: np.ndarray, keys: np.ndarray, rows: np.ndarray, count_only: bool) -> int:
+    """``AddRiverPoint`` of each point in order (cells y outer, x inner, within ``r + 32`` of
+    the cell centre): the count, or the (key, x, y, w, w2) rows (see rivergrid.expand_points)."""
+    n = 0
+    for i in range(p.shape[0]):
+        x = p[i, 0]
+        y = p[i, 1]
+        r = p[i, 2]
+        gx = math.floor(r32((x + 32.0) / 64.0))
+        gy = math.floor(r32((y + 32.0) / 64.0))
+        span = math.ceil(r32(r / 64.0))
+        lim = r32(r + 32.0)
+        for cy in range(gy - span, gy + span + 1):
+            for cx in range(gx - span, gx + span + 1):
+                dx = r32(x - r32(cx * 64.0))
+                dy = r32(y - r32(cy * 64.0))
+                if abs(dx) < lim and abs(dy) < lim:
+                    if not count_only:
+                        keys[n] = (cx << 32) ^ (cy & 0xFFFFFFFF)
+                        rows[n, 0] = x
+                        rows[n, 1] = y
+                        rows[n, 2] = r
+                        rows[n, 3] = r32(r * r)
+                    n += 1
+    return n
 
 
 class FastTerrain:
@@ -112,11 +143,11 @@ class FastTerrain:
 
         If the cached cell gets new points, the cache keeps its old array: snapshot it.
         """
-        cx, cy, pi = expand_points(px, py, r)
-        keys = (cx << 32) ^ (cy & 0xFFFFFFFF)
-        w = r[pi].astype(np.float64)
-        new = np.stack((px[pi].astype(np.float64), py[pi].astype(np.float64), w,
-                        (w * w).astype(F32).astype(np.float64)), axis=1)
+        p64 = np.stack((px, py, r), axis=1).astype(np.float64)
+        total = _expand(p64, np.zeros(0, dtype=np.int64), np.zeros((0, 4)), True)
+        keys = np.empty(total, dtype=np.int64)
+        new = np.empty((total, 4), dtype=np.float64)
+        _expand(p64, keys, new, False)
         cached = int(self.state[0])
         if self.state[1] == 0 and bool((keys == cached).any()):
             self.snap = self._cell_points(cached)
