@@ -117,6 +117,51 @@ def _expand(p: np.ndarray, keys: np.ndarray, rows: np.ndarray, count_only: bool)
     return n
 
 
+_MARGIN_M = 1.0  # far above float32 rounding of d2 at these distances
+
+
+@njit
+def _index_cells(keys: np.ndarray, starts: np.ndarray, pts: np.ndarray, out: np.ndarray,
+                 count_only: bool) -> int:
+    """Per cell, per 16 m square (4 x 4), the points whose circle (radius ``w`` plus a margin)
+    reaches the square, in the cell's order; laid out after ``starts`` (see river_weight)."""
+    n = keys.size
+    base = n + 1
+    table = base + 16 * n + 1
+    m = 0
+    for i in range(n):
+        gx = keys[i] >> 32
+        gy = ((keys[i] & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+        for sq in range(16):
+            x0 = gx * 64.0 - 32.0 + (sq % 4) * 16.0
+            y0 = gy * 64.0 - 32.0 + (sq // 4) * 16.0
+            if not count_only:
+                out[base + i * 16 + sq] = table + m
+            for k in range(starts[i], starts[i + 1]):
+                dx = max(x0 - pts[k, 0], 0.0, pts[k, 0] - (x0 + 16.0))
+                dy = max(y0 - pts[k, 1], 0.0, pts[k, 1] - (y0 + 16.0))
+                reach = pts[k, 2] + _MARGIN_M
+                if dx * dx + dy * dy < reach * reach:
+                    if not count_only:
+                        out[table + m] = k
+                    m += 1
+    if not count_only:
+        out[base + 16 * n] = table + m
+    return m
+
+
+def index_cells(keys: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
+                pts: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """``starts`` followed by the 16 m-square tables that ``river_weight`` reads."""
+    n = keys.size
+    plain = np.ascontiguousarray(starts[: n + 1])
+    count = _index_cells(keys, plain, pts, np.zeros(0, dtype=np.int64), True)
+    out = np.zeros(n + 1 + 16 * n + 1 + count, dtype=np.int64)
+    out[: n + 1] = plain
+    _index_cells(keys, plain, pts, out, False)
+    return out
+
+
 class FastTerrain:
     """One world's compiled-path state: constants, packed river grid and cache."""
 
@@ -153,12 +198,14 @@ class FastTerrain:
             self.snap = self._cell_points(cached)
             self.state[1] = 1
             self.state[2] = self.snap.shape[0]
-        flat_keys = np.concatenate((np.repeat(self.keys, np.diff(self.starts)), keys))
+        plain = self.starts[: self.keys.size + 1]
+        flat_keys = np.concatenate((np.repeat(self.keys, np.diff(plain)), keys))
         order = np.argsort(flat_keys, kind="stable")  # old points first within a cell
         self.pts = np.ascontiguousarray(np.concatenate((self.pts, new))[order])
         sorted_keys = flat_keys[order]
         self.keys, first = np.unique(sorted_keys, return_index=True)
-        self.starts = np.append(first, sorted_keys.size).astype(np.int64)
+        self.starts = index_cells(self.keys, np.append(first, sorted_keys.size).astype(np.int64),
+                                  self.pts)
 
     def render_compiled(self, rng: UnityRandom, rivers: list[River], rule: int) -> None:
         """``RenderRivers`` with :mod:`worldgen.jitrender` (``rng`` advances as the game's)."""
