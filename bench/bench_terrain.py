@@ -88,12 +88,14 @@ def main() -> int:
         return statistics.median(float(r[key]) for r in rows)  # type: ignore[arg-type]
 
     verdict = {k: ("met" if med(k) <= v else "MISSED") for k, v in TARGETS.items()}
+    load = os.getloadavg()[0]
     per_point = (2048 * 2048) / med("grid_s")
     body = "\n".join([
         f"`.venv/bin/python bench/bench_terrain.py --seeds {args.seeds}` on "
         f"{platform.machine()} ({os.cpu_count()} CPUs, pinned to CPU {cpu}), "
         f"{time.strftime('%Y-%m-%d')}. CPU seconds (`process_time`), median of "
-        f"{len(rows)} new seeds; kernels compiled beforehand (the worker does it at boot).",
+        f"{len(rows)} new seeds; kernels compiled beforehand (the worker does it at boot). "
+        f"Load average {load:.1f} at the end (a shared machine inflates CPU time too).",
         "",
         "| what | median | target | |",
         "| --- | --- | --- | --- |",

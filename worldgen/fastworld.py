@@ -235,8 +235,14 @@ class FastTerrain:
         n = place_streams(self.offs, self.consts, self.keys, self.starts, self.pts, self.state,
                           self.snap, words, not deep_north, attempts, rows)
         rng.state = (int(words[0]), int(words[1]), int(words[2]), int(words[3]))
-        found = [_river((r[0], r[1]), (r[2], r[3]), (r[4], r[5]), 20.0, 20.0)
-                 for r in rows[:n].tolist()]
+        r32s = rows[:n].astype(F32)
+        dx = r32s[:, 0] - r32s[:, 2]  # Vector2.Distance(p0, p1), float32 throughout
+        dy = r32s[:, 1] - r32s[:, 3]
+        length = np.sqrt((dx * dx + dy * dy).astype(np.float64)).astype(F32).astype(np.float64)
+        width = (length / 15.0).astype(F32).tolist()
+        wave = (length / 20.0).astype(F32).tolist()
+        found = [River((r[0], r[1]), (r[2], r[3]), (r[4], r[5]), 20.0, 20.0, cw, wl)
+                 for r, cw, wl in zip(rows[:n].tolist(), width, wave, strict=True)]
         render_rivers(rng, found, self, rule=2 if deep_north else 1)
         return found
 
