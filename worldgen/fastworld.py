@@ -173,7 +173,7 @@ class FastTerrain:
         self.keys = np.zeros(0, dtype=np.int64)
         self.starts = np.zeros(1, dtype=np.int64)
         self.pts = np.zeros((0, 4), dtype=np.float64)
-        self.state = np.array([_NO_KEY, 0, 0], dtype=np.int64)
+        self.state = np.array([_NO_KEY, 0, 0, -1], dtype=np.int64)
         self.snap = np.zeros((0, 4), dtype=np.float64)
 
     def base(self, x: F32Array, z: F32Array) -> F32Array:
@@ -206,6 +206,8 @@ class FastTerrain:
         self.keys, first = np.unique(sorted_keys, return_index=True)
         self.starts = index_cells(self.keys, np.append(first, sorted_keys.size).astype(np.int64),
                                   self.pts)
+        i = int(np.searchsorted(self.keys, cached))  # the cached cell's new index
+        self.state[3] = i if i < self.keys.size and self.keys[i] == cached else -1
 
     def render_compiled(self, rng: UnityRandom, rivers: list[River], rule: int) -> None:
         """``RenderRivers`` with :mod:`worldgen.jitrender` (``rng`` advances as the game's)."""

@@ -101,19 +101,26 @@ def _weight_idx(pts: np.ndarray, index: np.ndarray, lo: int, hi: int, wx: float,
 @njit
 def river_weight(keys: np.ndarray, starts: np.ndarray, pts: np.ndarray, state: np.ndarray,
                  snap: np.ndarray, wx: float, wy: float, out: np.ndarray) -> None:
-    """``GetRiverWeight`` with the cache: ``state`` = [cached key, stale, snapshot length].
+    """``GetRiverWeight`` with the cache: ``state`` = [cached key, stale, snapshot length,
+    the cached cell's index in ``keys`` or -1].
 
     ``starts`` holds the CSR offsets of the cells and, after them, each cell's 4 x 4 table of
     16 m squares listing the points that can reach the square (see ``fastworld.index_cells``).
     """
     key = cell_key(wx, wy)
-    if key == state[0] and state[1] == 1:
-        _weight_of(snap, 0, state[2], wx, wy, out)
-        return
-    state[0] = key
-    state[1] = 0
-    i = np.searchsorted(keys, key)
-    if i < keys.size and keys[i] == key:
+    if key == state[0]:
+        if state[1] == 1:
+            _weight_of(snap, 0, state[2], wx, wy, out)
+            return
+        i = state[3]  # the game's cache: the same cell's array, found last time
+    else:
+        state[0] = key
+        state[1] = 0
+        i = np.searchsorted(keys, key)
+        if not (i < keys.size and keys[i] == key):
+            i = -1
+        state[3] = i
+    if i >= 0:
         n = keys.size
         if starts.size > n + 1:
             gx = math.floor(r32((wx + 32.0) / 64.0))
