@@ -1,9 +1,10 @@
 """Handoff latency: a job taken off the queue -> the warm agent acknowledged it.
 
-Runs the dispatcher's own hot path (`JobStore.start_attempt`, `WarmPool.acquire`,
-`AgentClient.handoff`) against the real Redis and real hardened containers, and measures in the
-same run the two alternatives a warm pool replaces: a `docker exec` round trip and a cold
-container create+start. Target: p50 <= 2 ms, p99 <= 10 ms.
+Runs the dispatcher's own hot path (`JobStore.start_attempt`, `WarmPool.acquire`, the
+ownership check `OwnershipStore.check_lease`, `AgentClient.handoff` with the fencing token)
+against the real Redis and real hardened containers, and measures in the same run the two
+alternatives a warm pool replaces: a `docker exec` round trip and a cold container
+create+start. Target: p50 <= 2 ms, p99 <= 10 ms.
 
     VWE_TEST_REDIS_URL=redis://127.0.0.1:6391/0 .venv/bin/python bench/bench_handoff.py
 """
@@ -23,11 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import scratch
 from bench.results import write_section
+from pool.daemon import adoption
+from pool.daemon.container import prepare_dir
 from pool.daemon.runtime import DockerRuntime
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
 from pool.store.job_store import JobStore
+from pool.store.ownership import OwnershipStore
 from pool.store.redis_client import connect_redis
 
 
@@ -47,8 +51,10 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
     store = JobStore(redis, settings.pool_name, 600, 100_000)
     await store.ensure_group()
     runtime = DockerRuntime()
-    pool = WarmPool(settings, runtime, Metrics())
-    await pool.start()
+    ownership = OwnershipStore(redis, settings.pool_name, settings.instance_id)
+    await ownership.claim_instance(ttl_s=3600)  # held for the run: no keeper needed
+    pool = WarmPool(settings, runtime, Metrics(), ownership)
+    await adoption.open_pool(pool)
     while pool.state_counts().get("warm", 0) < 2:
         await pool.wait_changed(timeout=1.0)
     handoffs: list[float] = []
@@ -61,8 +67,12 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
             claim = await store.start_attempt(entry, settings.instance_id)
             assert claim is not None
             lease = await pool.acquire()
-            handoff = await lease.container.agent.handoff(claim.job.id, claim.job.seed,
-                                                          claim.job.options, 5.0)
+            c = lease.container
+            check = await ownership.check_lease(c.name, c.token, store.job_key(claim.job.id),
+                                                lease.launch_type.value)
+            assert check.value == "ok", check
+            handoff = await c.agent.handoff(claim.job.id, claim.job.seed, claim.job.options,
+                                            5.0, token=c.token)
             handoffs.append(time.perf_counter() - taken)
             pool.reconcile()  # replenish, as the dispatcher does right after a handoff
             await handoff.result(60)
@@ -79,18 +89,18 @@ async def run(jobs: int, cold_runs: int, exec_runs: int) -> dict[str, tuple[floa
             assert await proc.wait() == 0
             execs.append(time.perf_counter() - t)
         colds = []
-        spec = pool._spec(warm)
+        spec = pool._spec(warm.name, warm.created_at)
         for i in range(cold_runs):
             name = f"{settings.pool_name}-cold-{i}"
             host = data / "c" / name
-            pool._prepare_dir(host)
+            prepare_dir(host, settings.worker_user)
             t = time.perf_counter()
             cid = await runtime.start(spec.__class__(**{**spec.__dict__, "name": name,
                                                          "host_dir": host}))
             colds.append(time.perf_counter() - t)
             await runtime.remove(cid)
     finally:
-        await pool.drain(timeout=5)
+        await adoption.close_pool(pool, timeout=5)
         await redis.flushdb()
         await redis.aclose()
         await runtime.close()

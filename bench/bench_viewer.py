@@ -9,7 +9,8 @@ speed), each in a fresh browser profile:
 - bytes the page transferred up to then, and the longest main-thread task (Long Tasks API);
 - zoom: `setZoom(+2)` -> `zoomend` (Leaflet's animation is 250 ms of it);
 - desktop only: ready -> the first biome readout under the mouse (the 8 MiB biomes.npy fetched
-  and parsed).
+  and parsed; with terrain, also the height from the 16 MiB heights.npy). The desktop is also
+  measured with terrain (`&terrain=1`: the relief map shown, rivers and lakes drawn).
 
     VWE_TEST_REDIS_URL=redis://127.0.0.1:6391/0 .venv/bin/python bench/bench_viewer.py
 """
@@ -61,13 +62,13 @@ def open_browser(profile: Path, phone: bool) -> Browser:
     return b
 
 
-def viewer_run(url: str, phone: bool) -> dict[str, float]:
+def viewer_run(url: str, phone: bool, terrain: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         b = open_browser(Path(tmp) / "profile", phone)
         d = b.driver
         try:
             started = time.perf_counter()
-            d.get(f"{url}/?seed={SEED}")
+            d.get(f"{url}/?seed={SEED}" + ("&terrain=1" if terrain else ""))
             WebDriverWait(d, 60, poll_frequency=0.01).until(
                 lambda dr: dr.find_element(By.TAG_NAME, "body").get_attribute("data-state")
                 == "ready")
@@ -89,7 +90,8 @@ def viewer_run(url: str, phone: bool) -> dict[str, float]:
                     d.find_element(By.ID, "map"), 10, 10).perform()
                 WebDriverWait(d, 60, poll_frequency=0.01).until(
                     lambda dr: dr.find_element(By.ID, "readout-biome").text
-                    not in ("\u2013", "", "loading…"))
+                    not in ("\u2013", "", "loading…")
+                    and (not terrain or dr.find_element(By.ID, "readout-height").text != "\u2013"))
                 out["readout_s"] = time.perf_counter() - t0
             assert b.console_errors() == [] and b.outside_requests() == [], "page misbehaved"
             return out
@@ -126,19 +128,30 @@ def main() -> int:
     daemon = DaemonProcess(env, data / "daemon.log")
     try:
         daemon.start(wait_warm=1, timeout=120)
-        job = httpx.post(f"{daemon.url}/v1/worlds", json={"seed": SEED}, timeout=10).json()
-        job = httpx.get(f"{daemon.url}/v1/jobs/{job['job_id']}", params={"wait": 120},
-                        timeout=130).json()
-        assert job["status"] == "succeeded", job
-        sizes = {a["name"]: a["size"] for a in job["artifacts"]}
-        png_url = f"{daemon.url}/v1/jobs/{job['job_id']}/artifacts/biomes.png"
+        jobs = {}
+        for terrain in (False, True):
+            body: dict[str, Any] = {"seed": SEED}
+            if terrain:
+                body["layers"] = ["biomes", "heights"]
+            job = httpx.post(f"{daemon.url}/v1/worlds", json=body, timeout=10).json()
+            job = httpx.get(f"{daemon.url}/v1/jobs/{job['job_id']}", params={"wait": 120},
+                            timeout=130).json()
+            assert job["status"] == "succeeded", job
+            jobs[terrain] = job
+        sizes = {a["name"]: a["size"] for a in jobs[True]["artifacts"]}
+
+        def png(terrain: bool) -> str:
+            name = "relief.png" if terrain else "biomes.png"
+            return f"{daemon.url}/v1/jobs/{jobs[terrain]['job_id']}/artifacts/{name}"
+
         results = {}
-        for phone in (True, False):
+        for name, phone, terrain in (("phone", True, False), ("desktop", False, False),
+                                     ("desktop, terrain", False, True)):
             runs, plain = [], []
             for _ in range(args.runs):  # interleaved, so load drifts hit both alike
-                runs.append(viewer_run(daemon.url, phone))
-                plain.append(plain_png_run(png_url, phone))
-            results["phone" if phone else "desktop"] = (runs, statistics.median(plain))
+                runs.append(viewer_run(daemon.url, phone, terrain))
+                plain.append(plain_png_run(png(terrain), phone))
+            results[name] = (runs, statistics.median(plain))
     finally:
         daemon.stop(timeout=60)
         redis.Redis.from_url(redis_url).flushdb()
@@ -146,24 +159,29 @@ def main() -> int:
 
     rows = []
     for name, (runs, plain) in results.items():
-        readout = f"{med(runs, 'readout_s'):.2f}" if name == "desktop" else "on first tap"
+        readout = "on first tap" if name == "phone" else f"{med(runs, 'readout_s'):.2f}"
         rows.append(
             f"| {name} | {med(runs, 'ready_s'):.2f} | {plain:.2f} | "
             f"{med(runs, 'ready_s') / plain:.1f}x | {med(runs, 'bytes') / 1024:.0f} | "
             f"{med(runs, 'long_ms'):.0f} | {med(runs, 'zoom_ms'):.0f} | {readout} |")
     body = f"""Seed {SEED} at 2048² (biomes.png {sizes['biomes.png'] / 1024:.0f} KiB, biomes.npy \
-{sizes['biomes.npy'] / 2**20:.1f} MiB), already generated; headless Chromium \
+{sizes['biomes.npy'] / 2**20:.1f} MiB; with terrain also relief.png \
+{sizes['relief.png'] / 2**20:.1f} MiB, heights.npy {sizes['heights.npy'] / 2**20:.0f} MiB), \
+already generated; headless Chromium \
 (`tests/browser.py` flags), fresh profile per run, median of {args.runs} runs; phone = \
 390 x 844 with touch and the CPU slowed 4x (DevTools `Emulation.setCPUThrottlingRate`), \
 desktop = 1280 x 800 at full speed. "plain PNG" is biomes.png opened on its own in the same \
-browser (its load event), the baseline measured in the same run.
+browser (its load event; relief.png for the terrain row), the baseline measured in the same \
+run. The terrain row's readout waits for the height too.
 
 {HEADER}
 {chr(10).join(rows)}
 
-- One 2048² image is light enough for a phone (one PNG of ~155 KiB, 16 MiB decoded), so there are
-  no tiles; the grids behind the readout (8 MiB of biomes, 16 MiB of heights with terrain) load
-  only on a touch screen's first tap, at once with a mouse.
+- One image per layer, no tiles: the biome map (~155 KiB, 16 MiB decoded) is light enough for a
+  phone, and a touch screen starts with it even with terrain, fetching the relief map (3.3 MiB)
+  only when picked; the grids behind the readout (8 MiB of biomes, 16 MiB of heights) load on a
+  touch screen's first tap, at once otherwise (so "KiB transferred" on the desktop includes
+  whatever of them had arrived when the map was drawn).
 - Command: `.venv/bin/python bench/bench_viewer.py` ({platform.python_implementation()} \
 {platform.python_version()}, {platform.machine()}, {time.strftime('%Y-%m-%d')}; a shared 2-core \
 machine: wall times include other work).

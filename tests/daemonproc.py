@@ -8,8 +8,10 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,13 +34,16 @@ class DaemonProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, wait_warm: int = 0, timeout: float = 60, role: str = "all",
-              ready: bool = True) -> DaemonProcess:
-        self.env["VWE_INSTANCE_ID"] = f"d-{uuid.uuid4().hex[:8]}"
+              ready: bool = True, instance_id: str | None = None,
+              **popen: Any) -> DaemonProcess:
+        """`instance_id`: VWE_INSTANCE_ID (default: a new one each start); `popen`: extra
+        `subprocess.Popen` arguments (e.g. `user=` to run the daemon as another uid)."""
+        self.env["VWE_INSTANCE_ID"] = instance_id or f"d-{uuid.uuid4().hex[:8]}"
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([str(ROOT / ".venv/bin/vwe-pool"), "serve",
                                           "--role", role],
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=ROOT)
+                                         cwd=ROOT, **popen)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -52,6 +57,20 @@ class DaemonProcess:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"daemon not ready in {timeout} s: {self.logs()}")
+
+    @property
+    def instance(self) -> str:
+        return self.env["VWE_INSTANCE_ID"]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the daemon's /metrics (0 when the series is absent)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v
+                                               for k, v in labels.items()):
+                    return float(sample.value)
+        return 0.0
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

@@ -24,6 +24,23 @@ from worldgen import protocol
 
 _busy = threading.Lock()
 _uses = 0
+# The newest fencing token the daemons have shown this agent (pool.ownership): a job carrying
+# an older one comes from a daemon that lost the container to another and is refused, even if
+# that daemon was frozen between checking its token in Redis and handing the job over.
+_fence = 0
+_fence_lock = threading.Lock()
+
+
+def _see_token(token: Any, *, for_job: bool) -> bool:
+    """Raise the fence to `token`; False when a job's token is older than the fence."""
+    global _fence
+    if isinstance(token, bool) or not isinstance(token, int):
+        return True  # a daemon without fencing: nothing to compare
+    with _fence_lock:
+        if for_job and token < _fence:
+            return False
+        _fence = max(_fence, token)
+        return True
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -45,8 +62,9 @@ class _Handler(socketserver.StreamRequestHandler):
                 return
             op = request.get("op")
             if op == protocol.OP_PING:
+                _see_token(request.get("fence"), for_job=False)
                 self._send({"event": protocol.EVENT_READY, "busy": _busy.locked(),
-                            "uses": _uses, "pid": os.getpid()})
+                            "uses": _uses, "pid": os.getpid(), "fence": _fence})
             elif op == protocol.OP_GENERATE:
                 # The daemon keeps this connection for its next job; keep reading it.
                 self._generate(request)
@@ -63,6 +81,11 @@ class _Handler(socketserver.StreamRequestHandler):
         job_id = str(request.get("job_id", ""))
         if not protocol.JOB_ID_RE.match(job_id):
             self._send({"event": protocol.EVENT_ERROR, "message": "bad job_id"})
+            return
+        if not _see_token(request.get("token"), for_job=True):
+            self._send({"event": protocol.EVENT_ERROR,
+                        "message": f"{protocol.FENCED_PREFIX}: token {request.get('token')} "
+                                   f"is older than {_fence}"})
             return
         if not _busy.acquire(blocking=False):
             self._send({"event": protocol.EVENT_ERROR, "message": "agent is busy"})

@@ -21,11 +21,12 @@ from worldgen.jitcore import njit, r32
 from worldgen.jitrender import render, render_count
 from worldgen.jitworld import heights_grid, heights_of, place_streams, river_weights
 from worldgen.pregen import River, _river, render_rivers
-from worldgen.rivergrid import Cell, expand_points
+from worldgen.rivergrid import Cell
 from worldgen.unity_random import UnityRandom, WorldOffsets
 
 F32 = np.float32
 _EPS_SQ = float(F32(9.9999994396249292e-11))
+_FAR_SQ = 800.5 * 800.5
 _NO_KEY = (-999999 << 32) ^ (-999999 & 0xFFFFFFFF)
 
 
@@ -59,7 +60,7 @@ def _merge(pts: np.ndarray, radius: float, out: np.ndarray) -> int:
                 dx = r32(pts[i, 0] - vx)
                 dy = r32(pts[i, 1] - vy)
                 sq = r32(r32(dx * dx) + r32(dy * dy))
-                if sq < _EPS_SQ:
+                if sq < _EPS_SQ or sq >= _FAR_SQ:  # sqrt >= 800.5: can never be < 800
                     continue
                 d = r32(math.sqrt(sq))
                 if d < radius and d < best_d:
@@ -82,8 +83,83 @@ def merge_points_fast(points: F32Array, radius: float) -> list[tuple[float, floa
     """``MergePoints`` of float32 (n, 2) points with the compiled kernel."""
     pts = np.array(points, dtype=np.float64).reshape(-1, 2)
     out = np.zeros_like(pts)
+    if radius != 800.0:
+        raise ValueError("merge_points_fast is specialised for FindLakes' 800 m")
     m = _merge(pts, float(np.float32(radius)), out)
     return [(float(x), float(y)) for x, y in out[:m]]
+
+
+@njit
+def _expand(p: np.ndarray, keys: np.ndarray, rows: np.ndarray, count_only: bool) -> int:
+    """``AddRiverPoint`` of each point in order (cells y outer, x inner, within ``r + 32`` of
+    the cell centre): the count, or the (key, x, y, w, w2) rows (see rivergrid.expand_points)."""
+    n = 0
+    for i in range(p.shape[0]):
+        x = p[i, 0]
+        y = p[i, 1]
+        r = p[i, 2]
+        gx = math.floor(r32((x + 32.0) / 64.0))
+        gy = math.floor(r32((y + 32.0) / 64.0))
+        span = math.ceil(r32(r / 64.0))
+        lim = r32(r + 32.0)
+        for cy in range(gy - span, gy + span + 1):
+            for cx in range(gx - span, gx + span + 1):
+                dx = r32(x - r32(cx * 64.0))
+                dy = r32(y - r32(cy * 64.0))
+                if abs(dx) < lim and abs(dy) < lim:
+                    if not count_only:
+                        keys[n] = (cx << 32) ^ (cy & 0xFFFFFFFF)
+                        rows[n, 0] = x
+                        rows[n, 1] = y
+                        rows[n, 2] = r
+                        rows[n, 3] = r32(r * r)
+                    n += 1
+    return n
+
+
+_MARGIN_M = 1.0  # far above float32 rounding of d2 at these distances
+
+
+@njit
+def _index_cells(keys: np.ndarray, starts: np.ndarray, pts: np.ndarray, out: np.ndarray,
+                 count_only: bool) -> int:
+    """Per cell, per 16 m square (4 x 4), the points whose circle (radius ``w`` plus a margin)
+    reaches the square, in the cell's order; laid out after ``starts`` (see river_weight)."""
+    n = keys.size
+    base = n + 1
+    table = base + 16 * n + 1
+    m = 0
+    for i in range(n):
+        gx = keys[i] >> 32
+        gy = ((keys[i] & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+        for sq in range(16):
+            x0 = gx * 64.0 - 32.0 + (sq % 4) * 16.0
+            y0 = gy * 64.0 - 32.0 + (sq // 4) * 16.0
+            if not count_only:
+                out[base + i * 16 + sq] = table + m
+            for k in range(starts[i], starts[i + 1]):
+                dx = max(x0 - pts[k, 0], 0.0, pts[k, 0] - (x0 + 16.0))
+                dy = max(y0 - pts[k, 1], 0.0, pts[k, 1] - (y0 + 16.0))
+                reach = pts[k, 2] + _MARGIN_M
+                if dx * dx + dy * dy < reach * reach:
+                    if not count_only:
+                        out[table + m] = k
+                    m += 1
+    if not count_only:
+        out[base + 16 * n] = table + m
+    return m
+
+
+def index_cells(keys: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
+                pts: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """``starts`` followed by the 16 m-square tables that ``river_weight`` reads."""
+    n = keys.size
+    plain = np.ascontiguousarray(starts[: n + 1])
+    count = _index_cells(keys, plain, pts, np.zeros(0, dtype=np.int64), True)
+    out = np.zeros(n + 1 + 16 * n + 1 + count, dtype=np.int64)
+    out[: n + 1] = plain
+    _index_cells(keys, plain, pts, out, False)
+    return out
 
 
 class FastTerrain:
@@ -97,7 +173,7 @@ class FastTerrain:
         self.keys = np.zeros(0, dtype=np.int64)
         self.starts = np.zeros(1, dtype=np.int64)
         self.pts = np.zeros((0, 4), dtype=np.float64)
-        self.state = np.array([_NO_KEY, 0, 0], dtype=np.int64)
+        self.state = np.array([_NO_KEY, 0, 0, -1], dtype=np.int64)
         self.snap = np.zeros((0, 4), dtype=np.float64)
 
     def base(self, x: F32Array, z: F32Array) -> F32Array:
@@ -112,22 +188,26 @@ class FastTerrain:
 
         If the cached cell gets new points, the cache keeps its old array: snapshot it.
         """
-        cx, cy, pi = expand_points(px, py, r)
-        keys = (cx << 32) ^ (cy & 0xFFFFFFFF)
-        w = r[pi].astype(np.float64)
-        new = np.stack((px[pi].astype(np.float64), py[pi].astype(np.float64), w,
-                        (w * w).astype(F32).astype(np.float64)), axis=1)
+        p64 = np.stack((px, py, r), axis=1).astype(np.float64)
+        total = _expand(p64, np.zeros(0, dtype=np.int64), np.zeros((0, 4)), True)
+        keys = np.empty(total, dtype=np.int64)
+        new = np.empty((total, 4), dtype=np.float64)
+        _expand(p64, keys, new, False)
         cached = int(self.state[0])
         if self.state[1] == 0 and bool((keys == cached).any()):
             self.snap = self._cell_points(cached)
             self.state[1] = 1
             self.state[2] = self.snap.shape[0]
-        flat_keys = np.concatenate((np.repeat(self.keys, np.diff(self.starts)), keys))
+        plain = self.starts[: self.keys.size + 1]
+        flat_keys = np.concatenate((np.repeat(self.keys, np.diff(plain)), keys))
         order = np.argsort(flat_keys, kind="stable")  # old points first within a cell
         self.pts = np.ascontiguousarray(np.concatenate((self.pts, new))[order])
         sorted_keys = flat_keys[order]
         self.keys, first = np.unique(sorted_keys, return_index=True)
-        self.starts = np.append(first, sorted_keys.size).astype(np.int64)
+        self.starts = index_cells(self.keys, np.append(first, sorted_keys.size).astype(np.int64),
+                                  self.pts)
+        i = int(np.searchsorted(self.keys, cached))  # the cached cell's new index
+        self.state[3] = i if i < self.keys.size and self.keys[i] == cached else -1
 
     def render_compiled(self, rng: UnityRandom, rivers: list[River], rule: int) -> None:
         """``RenderRivers`` with :mod:`worldgen.jitrender` (``rng`` advances as the game's)."""
@@ -157,8 +237,14 @@ class FastTerrain:
         n = place_streams(self.offs, self.consts, self.keys, self.starts, self.pts, self.state,
                           self.snap, words, not deep_north, attempts, rows)
         rng.state = (int(words[0]), int(words[1]), int(words[2]), int(words[3]))
-        found = [_river((r[0], r[1]), (r[2], r[3]), (r[4], r[5]), 20.0, 20.0)
-                 for r in rows[:n].tolist()]
+        r32s = rows[:n].astype(F32)
+        dx = r32s[:, 0] - r32s[:, 2]  # Vector2.Distance(p0, p1), float32 throughout
+        dy = r32s[:, 1] - r32s[:, 3]
+        length = np.sqrt((dx * dx + dy * dy).astype(np.float64)).astype(F32).astype(np.float64)
+        width = (length / 15.0).astype(F32).tolist()
+        wave = (length / 20.0).astype(F32).tolist()
+        found = [River((r[0], r[1]), (r[2], r[3]), (r[4], r[5]), 20.0, 20.0, cw, wl)
+                 for r, cw, wl in zip(rows[:n].tolist(), width, wave, strict=True)]
         render_rivers(rng, found, self, rule=2 if deep_north else 1)
         return found
 

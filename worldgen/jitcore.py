@@ -11,7 +11,9 @@ which numba freezes at compile time.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -26,6 +28,27 @@ try:  # an accelerator, not a requirement (see docs/architecture.md)
 except ImportError:  # pragma: no cover - exercised in images without numba
     numba = None  # type: ignore[assignment]
     HAVE_NUMBA = False
+
+# numba's on-disk cache checks only each function's own file, not the kernels it inlines from
+# other modules, so a change to one kernel could leave stale machine code behind. The cache
+# folder is therefore keyed by a digest of every kernel source (NUMBA_CACHE_DIR, or
+# worldgen/__pycache__/numba, then the digest).
+_KERNEL_SOURCES = ("jitcore.py", "jitheight.py", "jitworld.py", "jitrender.py", "fastworld.py",
+                   "fastnoise.py", "perlin.py")
+
+
+def _kernel_cache_dir() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in _KERNEL_SOURCES:
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(f.read())
+    root = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(here, "__pycache__", "numba")
+    return os.path.join(root, digest.hexdigest()[:16])
+
+
+if numba is not None:
+    numba.config.CACHE_DIR = _kernel_cache_dir()  # type: ignore[attr-defined]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

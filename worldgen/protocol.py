@@ -1,7 +1,10 @@
 """The worker agent's wire protocol, shared by the agent and the daemon (stdlib only).
 
 One JSON object per line over a unix stream socket in a folder bind-mounted into the container.
-Requests: ``{"op": "ping"}`` and ``{"op": "generate", "job_id", "seed", "options"}``.
+Requests: ``{"op": "ping", "fence"?}`` and ``{"op": "generate", "job_id", "seed", "options",
+"token"?}``. ``fence`` and ``token`` are the owning daemon's fencing token (an int): the agent
+remembers the newest it was shown and refuses a job whose ``token`` is older (``error`` with
+a message starting ``fenced``), so a daemon that lost the container cannot use it.
 A generate request is answered with ``accepted`` at once (that is the handoff), then any number
 of ``progress`` events, then exactly one ``done`` or ``error``.
 """
@@ -26,6 +29,8 @@ EVENT_ACCEPTED = "accepted"
 EVENT_PROGRESS = "progress"
 EVENT_DONE = "done"
 EVENT_ERROR = "error"
+# The start of an `error` message for a job refused for an old fencing token.
+FENCED_PREFIX = "fenced"
 
 # Job ids travel into a path inside the container, so only this shape is accepted.
 JOB_ID_RE = re.compile(r"^[0-9a-f]{8,64}$")

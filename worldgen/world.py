@@ -163,3 +163,34 @@ class World:
 
 
 __all__ = ["Biome", "World"]
+
+
+def reference_twin(world: World) -> World:
+    """A World on the numpy reference path that shares ``world``'s pre-generated river points
+    and post-pre-generation ``GetRiverWeight`` cache (for comparisons and benchmarks: the
+    reference pre-generation itself takes minutes)."""
+    from worldgen.rivergrid import CellPoints
+
+    ref = World(seed=world.seed, worldgen_version=world.worldgen_version, pregenerate=False,
+                fast=False)
+    ref.lakes, ref.rivers, ref.streams = world.lakes, world.rivers, world.streams
+    fast = world._fast
+    if fast is None:
+        ref._grid = world._grid
+        return ref
+
+    def cell(key: int) -> tuple[int, int]:
+        return key >> 32, ((key & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+
+    def points(rows: npt.NDArray[np.float64]) -> CellPoints:
+        p = rows.astype(F32)
+        return CellPoints(*(np.ascontiguousarray(p[:, i]) for i in range(4)))
+
+    grid = RiverGrid()
+    for k, key in enumerate(fast.keys.tolist()):
+        grid.cells[cell(key)] = points(fast.pts[fast.starts[k]:fast.starts[k + 1]])
+    grid.cache_cell = cell(int(fast.state[0]))
+    grid.cache_points = (points(fast.snap) if fast.state[1]
+                         else grid.cells.get(grid.cache_cell))
+    ref._grid = grid
+    return ref

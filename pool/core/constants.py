@@ -1,12 +1,16 @@
 """Timings the daemon and the simulator share, defined once (docs/architecture.md, "One state
 machine"). Redis keys and TTLs are the store's (`pool.store.keys`)."""
 
-# How often the daemon refreshes its heartbeat and container records (seconds); keep well
-# under `pool.store.keys.HEARTBEAT_TTL_S`.
+# How often the lease keeper renews the instance lease (its TTL is VWE_HEARTBEAT_TTL_S), and
+# the daemon publishes its container records (seconds).
 HEARTBEAT_INTERVAL_S = 1
+# The lease keeper's own Redis connection gives up on a call after this long: a slow or
+# unreachable Redis must not hold the renewal loop past the next interval.
+LEASE_SOCKET_TIMEOUT_S = 1.0
 # How often the autoscaler recomputes the warm target (seconds).
 AUTOSCALE_INTERVAL_S = 5.0
-# How often orphaned containers are looked for and removed (seconds).
+# How often a daemon re-proves its containers by token and takes over what dead daemons left
+# (seconds).
 REAP_INTERVAL_S = 5.0
 # How many recent boot durations the autoscaler takes the median of.
 BOOT_HISTORY = 50

@@ -31,6 +31,10 @@ class HandoffFailed(VweError):
     """The agent did not accept a job (socket gone, refused, or timed out)."""
 
 
+class ContainerFenced(HandoffFailed):
+    """The agent refused a job for an old fencing token: another daemon owns the container."""
+
+
 class GenerationFailed(VweError):
     """The agent accepted a job but reported an error or died before finishing it."""
 

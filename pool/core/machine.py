@@ -1,5 +1,5 @@
-"""The container state machine of one pool: pure, synchronous, driven by the daemon and the
-simulator alike (docs/architecture.md, "One state machine").
+"""The container state machine of one pool: pure and synchronous (docs/architecture.md, "One
+state machine").
 
 Containers go `booting -> warm -> busy -> warm | retiring -> gone`, or `booting -> failed ->
 gone`. `PoolMachine` holds every container's record, the policy, the autoscaler's target and
@@ -11,8 +11,9 @@ virtual time in the simulator) and returns the effects the driver must carry out
 - `Retire(id, reason)`: remove container `id` (already marked retiring), then call `removed`.
 
 The decisions themselves (what to boot, what to retire, whom to lease) are the pure functions
-of `pool.core.policy`; this module applies them, so the daemon (`pool.daemon.warm_pool`, Docker
-effects) and the simulator (`pool.sim.engine`, a virtual clock) cannot drift apart.
+of `pool.core.policy`; this module applies them. The simulator (`pool.sim.engine`) drives it;
+the daemon's `pool.daemon.warm_pool` applies the same decisions itself for now
+(docs/architecture.md, "One state machine").
 """
 
 from __future__ import annotations

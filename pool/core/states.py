@@ -31,6 +31,9 @@ class RecycleReason(StrEnum):
     UNHEALTHY = "unhealthy"
     RESIZE = "resize"
     DRAIN = "drain"
+    # Adopted from a dead daemon but made from another image or worker spec: retired once
+    # the pool's target is warm with current ones, never leased.
+    OUTDATED = "outdated"
 
 
 class FailurePhase(StrEnum):

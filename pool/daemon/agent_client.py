@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pool.core.exceptions import GenerationFailed, HandoffFailed
+from pool.core.exceptions import ContainerFenced, GenerationFailed, HandoffFailed
 from worldgen import protocol
 
 ProgressCallback = Callable[[float, str], Awaitable[None]]
@@ -85,13 +85,17 @@ class AgentClient:
             self._idle[1].close()
             self._idle = None
 
-    async def ping(self, timeout: float = 1.0) -> dict[str, Any] | None:
-        """The readiness/health probe: the agent's answer, or None when it does not answer."""
+    async def ping(self, timeout: float = 1.0, fence: int | None = None) -> dict[str, Any] | None:
+        """The readiness/health probe: the agent's answer, or None when it does not answer.
+        `fence`: a new owner's token; from then on the agent refuses jobs with older ones."""
+        request: dict[str, Any] = {"op": protocol.OP_PING}
+        if fence is not None:
+            request["fence"] = fence
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
                 try:
-                    writer.write(protocol.encode({"op": protocol.OP_PING}))
+                    writer.write(protocol.encode(request))
                     line = await reader.readline()
                 finally:
                     writer.close()
@@ -101,9 +105,12 @@ class AgentClient:
         return message if message.get("event") == protocol.EVENT_READY else None
 
     async def handoff(
-        self, job_id: str, seed: str, options: dict[str, Any], timeout: float
+        self, job_id: str, seed: str, options: dict[str, Any], timeout: float,
+        token: int | None = None,
     ) -> Handoff:
-        """Send the job and wait only for `accepted`: this is the hot path, one round trip."""
+        """Send the job and wait only for `accepted`: this is the hot path, one round trip.
+        `token` is the owner's fencing token: ContainerFenced when the agent has seen a newer
+        one (another daemon took the container over)."""
         kept, self._idle = self._idle, None
         try:
             async with asyncio.timeout(timeout):
@@ -112,10 +119,11 @@ class AgentClient:
                 else:
                     reader, writer = await asyncio.open_unix_connection(
                         str(self.socket_path), limit=protocol.MAX_LINE * 16)
-                writer.write(protocol.encode(
-                    {"op": protocol.OP_GENERATE, "job_id": job_id, "seed": seed,
-                     "options": options}
-                ))
+                request: dict[str, Any] = {"op": protocol.OP_GENERATE, "job_id": job_id,
+                                           "seed": seed, "options": options}
+                if token is not None:
+                    request["token"] = token
+                writer.write(protocol.encode(request))
                 line = await reader.readline()
         except (OSError, TimeoutError) as exc:
             raise HandoffFailed(f"agent did not accept the job: {exc!r}") from exc
@@ -127,5 +135,8 @@ class AgentClient:
         if message.get("event") != protocol.EVENT_ACCEPTED:
             handoff.client = None
             handoff.close()
-            raise HandoffFailed(f"agent refused the job: {message.get('message', 'no answer')}")
+            refusal = str(message.get("message", "no answer"))
+            if refusal.startswith(protocol.FENCED_PREFIX):
+                raise ContainerFenced(f"agent refused the job: {refusal}")
+            raise HandoffFailed(f"agent refused the job: {refusal}")
         return handoff

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pool.core.pool_policy import PoolPolicy
 from pool.core.ports import PoolStatus, Readiness
 from pool.daemon.service import Daemon
-from pool.store.pool_view import published_containers
+from pool.store.pool_view import owned_only, published_containers
 
 
 class DaemonPool:
@@ -31,7 +31,8 @@ class DaemonPool:
         autoscaled = pool.autoscaled
         return PoolStatus(policy=pool.policy, target=pool.target(),
                           autoscale_reason=autoscaled[1] if autoscaled else None,
-                          queue_depth=await self.daemon.store.depth(), containers=containers)
+                          queue_depth=await self.daemon.store.depth(),
+                          containers=await owned_only(self.daemon.store, containers))
 
     async def readiness(self) -> Readiness:
         """The worker side's checks (`Daemon.readiness`): dispatcher, scheduled jobs, the

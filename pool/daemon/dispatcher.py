@@ -18,24 +18,32 @@ import stamina
 
 from pool.core.exceptions import (
     BootFailed,
+    ContainerFenced,
     GenerationFailed,
     HandoffFailed,
     PoolClosed,
     StoreUnavailable,
 )
 from pool.core.states import FailurePhase
+from pool.daemon import adoption
 from pool.daemon.collect import collect_output
-from pool.daemon.warm_pool import Lease, WarmPool
+from pool.daemon.container import Lease
+from pool.daemon.warm_pool import WarmPool
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.safefs import OutputRejected
 from pool.infra.settings import Settings
 from pool.store.job_store import Attempt, JobStore, StreamEntry, stream_lost
+from pool.store.ownership import LeaseCheck
 
 log = get_logger("vwe.dispatcher")
 
 # A dead warm container fails the handoff at once; try this many others before giving up.
 MAX_HANDOFF_TRIES = 3
+# Leases that found the container taken over or this daemon's lease lapsed, before giving up
+# on the attempt (each is followed by another lease at once, or a short pause).
+MAX_OWNERSHIP_MISSES = 25
+LAPSED_PAUSE_S = 0.2
 # How often stale or orphaned stream entries are looked for.
 RECLAIM_EVERY_S = 1.0
 # How long a finished job's outcome waits for Redis to come back before giving up on it.
@@ -135,15 +143,40 @@ class Dispatcher:
             await asyncio.wait(tasks, timeout=timeout)
 
     async def _lease_and_handoff(self, attempt: Attempt, taken: float) -> tuple[Lease, Any]:
+        """Lease, prove ownership, hand off. A container this daemon turns out not to own
+        (fenced off) or a lease that lapsed does not count as a failed try: the job simply
+        goes to another container, with no retry of the job."""
         job = attempt.job
         last = ""
-        for _ in range(MAX_HANDOFF_TRIES):
+        failures = misses = 0
+        while failures < MAX_HANDOFF_TRIES and misses < MAX_OWNERSHIP_MISSES:
             lease = await self.pool.acquire()
             c = lease.container
+            lt = lease.launch_type.value
+            try:
+                # Lease live and token current, in the round trip that records the launch.
+                check = await self.pool.ownership.check_lease(c.name, c.token,
+                                                              self.store.job_key(job.id), lt)
+            except REDIS_ERRORS as exc:
+                log.warning("lease check failed: redis unreachable", error=repr(exc))
+                check = LeaseCheck.LAPSED
+            if check is not LeaseCheck.OK:
+                misses += 1
+                if check is LeaseCheck.FENCED:
+                    adoption.fence_off(self.pool, c, "taken over (found at the lease check)")
+                else:
+                    adoption.give_back(self.pool, c)
+                    await asyncio.sleep(LAPSED_PAUSE_S)
+                continue
             try:
                 handoff = await c.agent.handoff(job.id, job.seed, job.options,
-                                                self.settings.handoff_timeout_s)
+                                                self.settings.handoff_timeout_s, token=c.token)
+            except ContainerFenced as exc:
+                misses += 1
+                adoption.fence_off(self.pool, c, str(exc))
+                continue
             except HandoffFailed as exc:
+                failures += 1
                 log.warning("handoff failed", job_id=job.id, container=c.name, error=str(exc))
                 self.pool.release(c, healthy=False, phase=FailurePhase.HANDOFF)
                 last = str(exc)
@@ -153,14 +186,13 @@ class Dispatcher:
                 raise
             elapsed = time.monotonic() - taken
             self.pool.reconcile()  # replenish the moment the job is handed off
-            lt = lease.launch_type.value
-            with contextlib.suppress(*REDIS_ERRORS):  # informational; the result records it too
-                await self.store.set_launch(job.id, lt, c.name)
             self.metrics.acquire_total.labels(self.pool.template, lt).inc()
             self.metrics.acquire_duration.labels(self.pool.template, lt).observe(elapsed)
             log.info("job handed off", job_id=job.id, container=c.name, launch_type=lt,
                      acquire_ms=round(elapsed * 1000, 3))
             return lease, handoff
+        if misses >= MAX_OWNERSHIP_MISSES:
+            raise HandoffFailed(f"no container provably this daemon's in {misses} leases")
         raise HandoffFailed(f"{MAX_HANDOFF_TRIES} containers in a row refused the job; "
                             f"last: {last}")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +30,12 @@ LABEL_TEMPLATE = "vwe.template"
 LABEL_OWNER = "vwe.owner"
 LABEL_CREATED = "vwe.created"
 LABEL_USES = "vwe.uses"
+# The deployment's id (`pool.store.ownership`): a daemon touches only its own deployment's
+# containers, whatever their pool name.
+LABEL_DEPLOYMENT = "vwe.deployment"
+# Hash of everything that makes two workers interchangeable (`spec_hash`): only a container
+# with the current hash (and image id) is adopted after a restart.
+LABEL_SPEC = "vwe.spec"
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,21 @@ class ContainerInfo:
     name: str
     running: bool
     labels: dict[str, str]
+    image_id: str = ""
+
+
+def spec_hash(spec: ContainerSpec, image_id: str) -> str:
+    """16 hex digits naming the worker's make-up: image id, limits, environment, user and
+    hardening. Two containers with the same hash behave the same for a job."""
+    host = {k: v for k, v in hardened_host_config(spec).items() if k != "binds"}
+    make_up = {"image_id": image_id, "environment": spec.environment, "user": spec.user,
+               "memory": spec.memory, "cpus": spec.cpus, "pids": spec.pids, "host": host}
+    return hashlib.sha256(json.dumps(make_up, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ContainerRuntime(Protocol):
     async def ping(self) -> bool: ...
+    async def image_id(self, image: str) -> str | None: ...
     async def start(self, spec: ContainerSpec) -> str: ...
     async def remove(self, container_id: str) -> None: ...
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
@@ -116,6 +135,16 @@ class DockerRuntime:
         except Exception:
             return False
 
+    async def image_id(self, image: str) -> str | None:
+        """The id (`sha256:...`) of a local image, or None when the engine does not have it."""
+        def inspect() -> str | None:
+            try:
+                return str(self._docker().api.inspect_image(image)["Id"])  # type: ignore[no-untyped-call]
+            except docker.errors.ImageNotFound:
+                return None
+
+        return await self._run(inspect)
+
     async def start(self, spec: ContainerSpec) -> str:
         def create_and_start() -> str:
             # The low-level calls: create + start, without the high-level client's extra
@@ -152,6 +181,7 @@ class DockerRuntime:
                 ContainerInfo(
                     id=row["Id"], name=row["Names"][0].lstrip("/"),
                     running=row["State"] == "running", labels=row.get("Labels") or {},
+                    image_id=row.get("ImageID", ""),
                 )
                 for row in rows
             ]

@@ -1,24 +1,30 @@
 """The daemon: the pool, the dispatcher and the maintenance schedule, started and stopped as one.
 
-Start: recover containers, fill the pool, take jobs. Stop (drain): stop taking jobs, let
-in-flight ones finish up to the drain timeout, remove the pool's containers. The composition
-root (`pool.entry.root`) builds it, calls `stop` in its shutdown order (docs/architecture.md,
-"Shutdown") and closes the clients it shares.
+Start: check the settings, claim the instance lease (refused while another live process holds
+this VWE_INSTANCE_ID), start the lease keeper, take over what dead daemons left, fill the pool,
+take jobs. Stop (drain): stop taking jobs, let in-flight ones finish up to the drain timeout,
+remove the containers this daemon owns (and what dead ones left), release the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Awaitable
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from pool.core import constants
 from pool.core.autoscale import autoscale_target, boot_estimate
+from pool.core.exceptions import ConfigError
+from pool.daemon import adoption, preflight
 from pool.daemon.dispatcher import Dispatcher
+from pool.daemon.lease import LeaseKeeper, LeaseState
 from pool.daemon.runtime import ContainerRuntime
 from pool.daemon.warm_pool import WarmPool
 from pool.daemon.worlds import sweep_expired
@@ -27,15 +33,21 @@ from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
 from pool.infra.supervisor import Supervisor
-from pool.store import keys
 from pool.store.job_store import JobStore
-from pool.store.redis_client import RedisHealth, is_outage
+from pool.store.ownership import InstanceTaken, OwnershipStore
+from pool.store.redis_client import RedisHealth, connect_redis, is_outage
 
 log = get_logger("vwe.daemon")
 
 # A `.incoming-*` folder untouched this long is a crashed copy (even a slow shared store copies
 # a world in seconds), not one in progress on another host.
 STALE_INCOMING_S = 3600.0
+# The lease keeper's own client: short timeouts and no retries (its next tick is the retry).
+LEASE_CLIENT: dict[str, Any] = {
+    "socket_timeout": constants.LEASE_SOCKET_TIMEOUT_S,
+    "socket_connect_timeout": constants.LEASE_SOCKET_TIMEOUT_S,
+    "retry": Retry(NoBackoff(), 0), "health_check_interval": 0, "max_connections": 2,
+}
 
 
 class Daemon:
@@ -49,12 +61,19 @@ class Daemon:
         self.metrics = metrics
         # The store's client is the daemon's own (pool/store/clients.py): HTTP load cannot
         # take the dispatcher's and the heartbeat's connections.
-        self.redis_health: RedisHealth = getattr(store.redis, "health", RedisHealth())
+        self.redis = store.redis
+        self.redis_health: RedisHealth = getattr(self.redis, "health", RedisHealth())
         self.runtime = runtime
         self.supervisor = supervisor
         self.store = store
-        self.pool = WarmPool(settings, self.runtime, metrics,
-                             alive_daemons=self.store.alive_daemons)
+        self.ownership = OwnershipStore(self.redis, settings.pool_name, settings.instance_id)
+        self.keeper = LeaseKeeper(lambda: connect_redis(settings, "daemon", **LEASE_CLIENT),
+                                  self.ownership.lease_key, self.ownership.nonce,
+                                  settings.heartbeat_ttl_s, self._lease_changed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lease_claimed = False
+        self.pool = WarmPool(settings, self.runtime, metrics, self.ownership,
+                             lease_fresh=self.lease_fresh)
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
         self.scheduler = AsyncIOScheduler()
         self.queue_depth = 0
@@ -62,15 +81,58 @@ class Daemon:
         self.pool_view = _PoolView(self)
         metrics.pool_collector.pools.append(self.pool_view)
 
+    def lease_fresh(self) -> bool:
+        """The lease was renewed within its TTL (by this process's clock): what this daemon
+        holds is still its own. False after a freeze or stall longer than the TTL, until the
+        keeper renews it and the containers are re-proved."""
+        k = self.keeper
+        return (self._lease_claimed and k.state is LeaseState.HELD
+                and time.monotonic() - k.renewed_at < k.ttl_s)
+
+    def _lease_changed(self, state: LeaseState) -> None:
+        """Called on the keeper's thread: hand the change to the event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_lease, state)
+
+    def _on_lease(self, state: LeaseState) -> None:
+        if state is LeaseState.HELD:
+            log.warning("instance lease renewed after a lapse: re-proving every container")
+            task = asyncio.ensure_future(adoption.revalidate(self.pool))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return
+        self.metrics.lease_lost.inc()
+        if state is LeaseState.TAKEN:
+            log.error("another process holds this daemon's VWE_INSTANCE_ID lease now: "
+                      "stopping the use of every container and taking no more jobs",
+                      instance=self.settings.instance_id)
+            self.dispatcher.stop_accepting()
+            for c in [*self.pool.containers.values(), *self.pool.outdated.values()]:
+                adoption.fence_off(self.pool, c, "this daemon's instance id was taken")
+        else:
+            log.error("instance lease lapsed (silent past VWE_HEARTBEAT_TTL_S): using no "
+                      "container until it is renewed and each is re-proved by its token",
+                      ttl_s=self.settings.heartbeat_ttl_s)
+
     async def start(self) -> None:
+        """Raises ConfigError (naming the variable) for settings that make the pool unusable
+        and for an instance id a live daemon holds."""
         s = self.settings
+        self._loop = asyncio.get_running_loop()
+        preflight.check_settings(s.data_dir, s.pool_name, s.template, s.worker_user,
+                                 os.geteuid())
+        try:
+            await self.ownership.claim_instance(s.heartbeat_ttl_s)
+        except InstanceTaken as exc:
+            raise ConfigError(str(exc)) from None
+        self._lease_claimed = True
+        self.keeper.start()
         await self.store.ensure_group()
         # A crash mid-publish leaves a hidden temporary folder in the worlds store.
         await asyncio.to_thread(remove_stale_incoming, s.worlds_dir, STALE_INCOMING_S)
         self.pool.policy = await self.store.load_policy(self.pool.policy)
-        await self.heartbeat()
         await self.engine_probe()
-        await self.pool.start()
+        await adoption.open_pool(self.pool)
+        await self.heartbeat()
         job = self.supervisor.job
         every = self.scheduler.add_job
         opts: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
@@ -81,13 +143,13 @@ class Daemon:
               "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
         every(job("health", self.pool.check_health, stale_after_s=3 * s.health_interval_s + 5),
               "interval", seconds=s.health_interval_s, id="health", **opts)
-        every(job("heartbeat", self.heartbeat, stale_after_s=keys.HEARTBEAT_TTL_S),
+        every(job("heartbeat", self.heartbeat, stale_after_s=s.heartbeat_ttl_s),
               "interval", seconds=hb, id="heartbeat", **opts)
         every(job("engine", self.engine_probe), "interval", seconds=1, id="engine", **opts)
-        every(job("reap", self.pool.recover), "interval", seconds=constants.REAP_INTERVAL_S,
-              id="reap", **opts)
-        every(job("autoscale", self.autoscale), "interval",
-              seconds=constants.AUTOSCALE_INTERVAL_S, id="autoscale", **opts)
+        every(job("reap", self.reap), "interval", seconds=constants.REAP_INTERVAL_S, id="reap",
+              **opts)
+        every(job("autoscale", self.autoscale), "interval", seconds=constants.AUTOSCALE_INTERVAL_S,
+              id="autoscale", **opts)
         every(job("expiry", self.sweep_worlds), "interval", seconds=s.expiry_sweep_interval_s,
               id="expiry", **opts)
         self.scheduler.start()
@@ -99,13 +161,18 @@ class Daemon:
         """Recycle and replenish; the pure plan decides, the pool acts."""
         self.pool.reconcile()
 
+    async def reap(self) -> None:
+        """Re-prove what this daemon holds, then take over what dead daemons left."""
+        await adoption.revalidate(self.pool)
+        await adoption.reap(self.pool)
+
     async def heartbeat(self) -> None:
-        """Announce this daemon, publish its containers, refresh policy and queue depth,
-        and keep running jobs' stream entries claimed. Raises when Redis does not answer
-        (the supervisor shows it); never waits on Docker."""
+        """Publish this daemon's containers, refresh policy and queue depth, and keep running
+        jobs' stream entries claimed. Raises when Redis does not answer (the supervisor shows
+        it). Liveness is not this: it is the lease keeper's thread (`pool.daemon.lease`)."""
         boots = list(self.pool.unrecorded_boots)
         try:
-            await self.store.heartbeat(self.settings.instance_id,
+            await self.store.publish(self.settings.instance_id,
                                        {"daemon": self.settings.instance_id,
                                         "containers": self.pool.snapshot()}, boots)
             for _ in boots:  # recorded; newer ones may have arrived meanwhile
@@ -140,7 +207,7 @@ class Daemon:
     async def autoscale(self) -> None:
         p = self.pool.policy
         if not p.autoscale:
-            self.pool.set_autoscaled(None)
+            self.pool.autoscaled = None
             return
         now = time.time()
         arrivals = await self.store.arrivals(now - self.settings.autoscale_window_s)
@@ -152,7 +219,8 @@ class Daemon:
             current=current, step_down=self.settings.autoscale_step_down)
         if (target, reason) != self.pool.autoscaled:
             log.info("autoscale target", target=target, reason=reason, boot_s=round(boot_s, 2))
-        self.pool.set_autoscaled((target, reason))
+        self.pool.autoscaled = (target, reason)
+        self.pool.reconcile()
 
     def readiness(self) -> dict[str, tuple[bool, str]]:
         """The worker side's checks for `/readyz`: {check: (ok, why)}."""
@@ -191,8 +259,14 @@ class Daemon:
         await step("wait in-flight jobs",
                    self.dispatcher.wait_inflight(self.settings.drain_timeout_s))
         await step("give back unfinished jobs", self.dispatcher.release_inflight())
-        await step("remove containers", self.pool.drain(timeout=1.0))
-        await step("forget this daemon", self.store.forget_daemon(self.settings.instance_id))
+        if self._lease_claimed:  # a start refused before the claim owns nothing
+            s = self.settings
+            await step("remove containers", adoption.close_pool(
+                self.pool, timeout=1.0,
+                leftovers_s=min(s.heartbeat_ttl_s + 1, s.drain_timeout_s)))
+            await step("forget this daemon", self.store.forget_daemon(s.instance_id))
+            await step("release the instance lease", self.ownership.release_instance())
+        self.keeper.stop()
         with contextlib.suppress(ValueError):
             self.metrics.pool_collector.pools.remove(self.pool_view)
         log.info("daemon stopped", clean=clean)

@@ -31,6 +31,7 @@ from api.app import Role, create_app
 from api.httpguard import server_options
 from api.state import ApiState
 from api.waiters import JobWaiters
+from pool.core.exceptions import ConfigError
 from pool.core.ports import PoolControl
 from pool.daemon.control import DaemonPool
 from pool.daemon.runtime import DockerRuntime
@@ -144,6 +145,9 @@ class Root:
         try:
             await self.start()
             return True
+        except ConfigError as exc:  # a refused setting, a held instance id
+            log.error("refusing to start", error=str(exc))
+            return False
         except Exception:
             log.exception("start-up failed; shutting down")
             return False

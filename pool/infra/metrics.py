@@ -105,6 +105,18 @@ class Metrics:
         self.container_failures = Counter(
             "vwe_container_failures_total", "Container failures, by phase",
             ["template", "phase"], registry=r)
+        self.takeovers = Counter(
+            "vwe_takeovers_total",
+            "Containers taken over from a dead daemon (compare-and-set on the owner record)",
+            ["template"], registry=r)
+        self.fenced = Counter(
+            "vwe_fenced_containers_total",
+            "Containers this daemon stopped using: another daemon holds a newer token",
+            ["template"], registry=r)
+        self.lease_lost = Counter(
+            "vwe_lease_lost_total",
+            "Times this daemon's instance lease lapsed (silent past VWE_HEARTBEAT_TTL_S) or "
+            "was taken", registry=r)
         self.http_requests = Counter("vwe_http_requests_total", "HTTP API requests",
                                      ["method", "route", "code"], registry=r)
         self.http_duration = Histogram("vwe_http_request_duration_seconds",
@@ -136,6 +148,8 @@ class Metrics:
             self.recycled_total.labels(template, reason.value)
         for phase in FailurePhase:
             self.container_failures.labels(template, phase.value)
+        self.takeovers.labels(template)
+        self.fenced.labels(template)
         self.generation_duration.labels(template)
 
     def watch_disk(self, collector: Collector) -> None:

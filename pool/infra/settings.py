@@ -98,7 +98,11 @@ class Settings(BaseSettings):
     # --- identity ---
     pool_name: str = Field("vwe", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
     template: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
-    instance_id: str = Field(default_factory=_default_instance)
+    instance_id: str = Field(default_factory=_default_instance, min_length=1, max_length=100)
+    # The instance lease's TTL: a daemon silent this long is taken for dead and its containers
+    # may be taken over. Renewed every second by a thread of its own, so only a stall of the
+    # whole process (or Redis unreachable) this long loses it.
+    heartbeat_ttl_s: float = Field(10.0, ge=3, le=300)
 
     # --- worker containers ---
     worker_memory: str = Field("1g", pattern=r"^[0-9]+[bkmg]?$")

@@ -1,8 +1,9 @@
 """The engine of `vwe-pool simulate`: a discrete-event what-if of latency and cost.
 
 The engine replays an arrival trace against a virtual pool on a virtual clock. The pool is
-the daemon's own state machine (`pool.core.machine.PoolMachine`, which applies the pure
-decisions of `pool.core.policy`); the engine only plays the part of Docker and the dispatcher:
+the container state machine `pool.core.machine.PoolMachine`, which applies the daemon's own
+pure decisions (`pool.core.policy`); the engine only plays the part of Docker and the
+dispatcher:
 
 - a job is taken from the FIFO queue only while the machine has capacity; it then leases a
   warm container (launch `warm`), else a booting one promised to it or a new boot (launch

@@ -329,10 +329,6 @@ class JobStore:
         await self.redis.hset(self.job_key(job_id),
                               mapping={"progress": round(fraction, 3), "message": message})
 
-    async def set_launch(self, job_id: str, launch_type: str, container: str) -> None:
-        await self.redis.hset(self.job_key(job_id),
-                              mapping={"launch_type": launch_type, "container": container})
-
     # ---- policy, heartbeats, pool snapshots, arrivals ----
     async def load_policy(self, base: PoolPolicy) -> PoolPolicy:
         """The persisted run-time policy laid over `base` (the configured one); an invalid
@@ -346,11 +342,11 @@ class JobStore:
     async def save_policy(self, policy: PoolPolicy) -> None:
         await self.redis.hset(k.key(k.POLICY_KEY, self.pool), mapping=policy.to_hash())
 
-    async def heartbeat(self, instance: str, snapshot: dict[str, Any],
-                        boot_times: Sequence[float] = ()) -> None:
+    async def publish(self, instance: str, snapshot: dict[str, Any],
+                      boot_times: Sequence[float] = ()) -> None:
+        """This daemon's containers for `GET /v1/pool` anywhere, and its new boot times.
+        (Its liveness is the instance lease, renewed elsewhere: `pool.daemon.lease`.)"""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(k.key(k.HEARTBEAT_KEY_PREFIX, self.pool, instance), "1",
-                     ex=k.HEARTBEAT_TTL_S)
             pipe.set(k.key(k.CONTAINERS_KEY, self.pool, instance), json.dumps(snapshot),
                      ex=k.CONTAINER_RECORD_TTL_S)
             if boot_times:
@@ -360,8 +356,8 @@ class JobStore:
             await pipe.execute()
 
     async def forget_daemon(self, instance: str) -> None:
-        await self.redis.delete(k.key(k.HEARTBEAT_KEY_PREFIX, self.pool, instance),
-                                k.key(k.CONTAINERS_KEY, self.pool, instance))
+        """Drop the published containers; the lease is released by its holder only."""
+        await self.redis.delete(k.key(k.CONTAINERS_KEY, self.pool, instance))
 
     async def alive_daemons(self) -> set[str]:
         prefix = k.key(k.HEARTBEAT_KEY_PREFIX, self.pool)

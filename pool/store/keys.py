@@ -22,8 +22,16 @@ BOOT_TIMES_KEY = "{p}:boots"
 POLICY_KEY = "{p}:policy"
 # Hash per container the daemon tracks, for `GET /v1/pool` from any process.
 CONTAINERS_KEY = "{p}:containers:"
-# Daemon heartbeat; expires when the daemon dies so others can adopt its containers.
+# Daemon instance lease (the heartbeat): a per-process nonce, claimed with SET NX at start and
+# refreshed by the lease keeper; expires when the daemon dies or stalls, so others may take its
+# containers over (pool.store.ownership).
 HEARTBEAT_KEY_PREFIX = "{p}:daemon:"
+# The deployment id (SET NX once), carried by every container as the vwe.deployment label.
+DEPLOYMENT_KEY = "{p}:deployment"
+# Fencing-token counter (INCR): each claim of a container gets a larger token than any before.
+FENCE_KEY = "{p}:fence"
+# Per container: "<token>:<instance>", its current owner; compare-and-set on takeover.
+OWNER_KEY_PREFIX = "{p}:owner:"
 # Pub/sub channel: a job's progress and completion, so waiters need not poll.
 EVENTS_CHANNEL_PREFIX = "{p}:events:"
 

@@ -12,6 +12,7 @@ from typing import Any
 from pool.core.pool_policy import PoolPolicy
 from pool.core.ports import PoolStatus, Readiness
 from pool.store.job_store import JobStore
+from pool.store.ownership import recorded_owners
 
 
 async def published_containers(store: JobStore, skip_daemon: str | None = None
@@ -22,6 +23,14 @@ async def published_containers(store: JobStore, skip_daemon: str | None = None
         if snap.get("daemon") != skip_daemon:
             containers.extend(snap.get("containers", []))
     return containers
+
+
+async def owned_only(store: JobStore, containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each container under the daemon its owner record names, once: a published snapshot
+    outlives a dead or frozen daemon's ownership by up to its TTL."""
+    owners = await recorded_owners(store.redis, store.pool, [c["name"] for c in containers])
+    return [c for c in containers
+            if (o := owners.get(c["name"])) is not None and o.instance == c["daemon"]]
 
 
 class StoredPool:
@@ -42,7 +51,8 @@ class StoredPool:
         policy = await self.policy()
         return PoolStatus(policy=policy, target=policy.size, autoscale_reason=None,
                           queue_depth=await self.store.depth(),
-                          containers=await published_containers(self.store))
+                          containers=await owned_only(
+                              self.store, await published_containers(self.store)))
 
     async def readiness(self) -> Readiness:
         """Jobs are accepted (and wait in the queue) with no worker alive, so the live

@@ -4,7 +4,7 @@
 // west (docs/architecture.md, "World viewer").
 
 import { parseNpy } from "./npy.js";
-import { HALF, MAP_SIZE_M } from "./map.js";
+import { EDGE_RADIUS_M, HALF, MAP_SIZE_M } from "./map.js";
 
 async function fetchNpy(url) {
   const r = await fetch(url);
@@ -99,7 +99,8 @@ export class Readout {
       return;
     }
     const { biome, height } = this.sample(x, z);
-    this.el.biome.textContent = biome ?? "outside the map";
+    const beyond = Math.hypot(x, z) > EDGE_RADIUS_M ? " (beyond the world edge)" : "";
+    this.el.biome.textContent = biome === null ? "outside the map" : biome + beyond;
     this.el.height.textContent = height === null ? "–" : height.toFixed(1);
   }
 }

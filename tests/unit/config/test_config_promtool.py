@@ -66,6 +66,9 @@ EXTRA_METRICS = {
     "vwe_http_requests_total",
     "vwe_http_request_duration_seconds",
     "vwe_autoscale_target",
+    "vwe_takeovers_total",
+    "vwe_fenced_containers_total",
+    "vwe_lease_lost_total",
 }
 HISTOGRAMS = {
     "vwe_acquire_duration_seconds",
@@ -86,6 +89,8 @@ WITH_TEMPLATE_LABEL = {
     "vwe_recycled_total",
     "vwe_container_failures_total",
     "vwe_autoscale_target",
+    "vwe_takeovers_total",
+    "vwe_fenced_containers_total",
 }
 ALERTS = {
     "VwePoolExhausted",
@@ -96,6 +101,7 @@ ALERTS = {
     "VweDaemonDown",
     "VweDataDiskLow",
     "VweTaskRestarting",
+    "VweLeaseLost",
 }
 TEMPLATE_FILTER = 'template=~"$template"'
 INSTANCE_FILTER = 'instance=~"$instance"'

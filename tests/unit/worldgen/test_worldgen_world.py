@@ -11,8 +11,7 @@ from worldgen.biomes import Biome
 from worldgen.generate import lattice_coords
 from worldgen.half import round_half
 from worldgen.jitcore import HAVE_NUMBA
-from worldgen.rivergrid import CellPoints, RiverGrid
-from worldgen.world import World
+from worldgen.world import World, reference_twin
 
 # The first test to build a World compiles the numba kernels (a minute on a busy 2-core box).
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(600)]
@@ -28,27 +27,6 @@ def world() -> World:
 
 def _bits(a: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
     return np.ascontiguousarray(a, dtype=F32).view(np.uint32)
-
-
-def _reference_twin(w: World) -> World:
-    """A numpy-reference World sharing ``w``'s river points and post-pre-generation cache."""
-    assert w._fast is not None
-    ref = World(seed=w.seed, pregenerate=False, fast=False)
-    fast = w._fast
-    grid = RiverGrid()
-    for k, key in enumerate(fast.keys.tolist()):
-        pts = fast.pts[fast.starts[k]:fast.starts[k + 1]].astype(F32)
-        cell = (key >> 32, ((key & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
-        grid.cells[cell] = CellPoints(*(np.ascontiguousarray(pts[:, i]) for i in range(4)))
-    cached = int(fast.state[0])
-    grid.cache_cell = (cached >> 32, ((cached & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
-    if fast.state[1]:
-        snap = fast.snap.astype(F32)
-        grid.cache_points = CellPoints(*(np.ascontiguousarray(snap[:, i]) for i in range(4)))
-    else:
-        grid.cache_points = grid.cells.get(grid.cache_cell)
-    ref._grid = grid
-    return ref
 
 
 def test_published_spawn_point(world: World) -> None:
@@ -84,7 +62,7 @@ def test_fast_grid_equals_reference_on_whole_grids(seed: int) -> None:
     """The whole world on a 128 x 128 lattice plus dense patches on a river, the AshLands ring
     and the Deep North ring: every bit equal."""
     w = World(seed=seed)
-    ref = _reference_twin(w)
+    ref = reference_twin(w)
     c = lattice_coords(128)
     assert np.array_equal(_bits(w.height_grid(c, c)), _bits(ref.height_grid(c, c)))
     assert np.array_equal(_bits(w.height(c[None, :], c[:, None])), _bits(w.height_grid(c, c)))

@@ -9,26 +9,35 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from pool.core.exceptions import GenerationFailed, HandoffFailed
 from pool.core.states import LaunchType
+from pool.daemon import adoption
 from pool.daemon.runtime import DockerRuntime
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.metrics import Metrics
+from pool.store.ownership import OwnershipStore
 
 pytestmark = pytest.mark.integration
 
 
 @contextlib.asynccontextmanager
 async def running_pool(settings: Any) -> AsyncIterator[WarmPool]:
-    """A started pool, drained and closed afterwards whatever the test did."""
-    pool = WarmPool(settings, DockerRuntime(), Metrics())
-    await pool.start()
+    """A started pool holding a real instance lease, drained and closed afterwards whatever
+    the test did."""
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    ownership = OwnershipStore(redis, settings.pool_name, settings.instance_id)
+    await ownership.claim_instance(ttl_s=120)  # longer than any test: no keeper needed
+    pool = WarmPool(settings, DockerRuntime(), Metrics(), ownership)
+    await adoption.open_pool(pool)
     try:
         yield pool
     finally:
-        await pool.drain(timeout=1)
+        await adoption.close_pool(pool, timeout=1)
         await pool.runtime.close()
+        await ownership.release_instance()
+        await redis.aclose()
 
 
 async def test_generator_error_is_a_failed_job_not_a_hang(

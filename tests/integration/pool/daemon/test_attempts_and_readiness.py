@@ -54,19 +54,19 @@ def test_a_worker_that_never_boots_fails_the_job_after_its_attempts(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_after_kill_9_busy_containers_working_the_backlog_are_ready(
     daemon_factory: Callable[..., DaemonProcess],
 ) -> None:
-    env = {"VWE_POOL_SIZE": "2", "VWE_POOL_MAX": "2", "VWE_MAP_RESOLUTION": "2048",
+    env = {"VWE_POOL_SIZE": "2", "VWE_POOL_MAX": "2", "VWE_MAP_RESOLUTION": "1024",
            "VWE_RECLAIM_IDLE_S": "5"}
     d = daemon_factory(**env).start(wait_warm=2)
-    jobs = [submit(d.url, f"kill9-{i}").json()["job_id"] for i in range(20)]
+    jobs = [submit(d.url, f"kill9-{i}").json()["job_id"] for i in range(16)]
     eventually(lambda: httpx.get(f"{d.url}/v1/jobs/{jobs[0]}").json()["status"]
                != "queued", timeout=20)
     d.kill()
-    again = daemon_factory(**env)
+    again = daemon_factory(**env).start(ready=False, timeout=60)  # serving HTTP
     started = time.monotonic()
-    again.start(ready=False, timeout=30)
     # Ready as soon as it can take a job: it can boot, then its containers are busy with the
     # backlog; never "not booted" while serving.
     eventually(lambda: readyz(again.url)[0] == 200, timeout=10)
@@ -80,7 +80,7 @@ def test_after_kill_9_busy_containers_working_the_backlog_are_ready(
         assert status == 200, body
         backlog = [j for j in backlog
                    if httpx.get(f"{again.url}/v1/jobs/{j}").json()["status"] != "succeeded"]
-        if time.monotonic() - started > 90:
+        if time.monotonic() - started > 180:
             pytest.fail(f"backlog not worked off: {backlog}")
         time.sleep(0.2)
     for job_id in jobs:

@@ -107,11 +107,3 @@ def test_no_capacity_means_no_lease_and_a_closed_pool_refuses() -> None:
     assert m.reconcile(1.0) == []
     with pytest.raises(PoolClosed, match="draining"):
         m.lease(1.0)
-
-
-def test_the_daemon_and_the_simulator_drive_the_same_machine() -> None:
-    import pool.daemon.warm_pool as warm_pool
-    import pool.sim.engine as engine
-
-    assert vars(warm_pool)["PoolMachine"] is PoolMachine
-    assert vars(engine)["PoolMachine"] is PoolMachine

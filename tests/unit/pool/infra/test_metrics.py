@@ -84,7 +84,8 @@ def test_known_label_values_exist_at_zero_before_any_event() -> None:
     statuses = {s[1]["status"] for s in found["vwe_jobs"][1] if s[0] == "vwe_jobs_total"}
     assert statuses == {"succeeded", "failed", "cached", "rejected", "retried"}
     reasons = {s[1]["reason"] for s in found["vwe_recycled"][1] if s[0] == "vwe_recycled_total"}
-    assert reasons == {"max_age", "max_uses", "idle", "unhealthy", "resize", "drain"}
+    assert reasons == {"max_age", "max_uses", "idle", "unhealthy", "resize", "drain",
+                       "outdated"}
     phases = {s[1]["phase"] for s in found["vwe_container_failures"][1]
               if s[0] == "vwe_container_failures_total"}
     assert phases == {"boot", "handoff", "generation"}
