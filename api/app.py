@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import contract, errors
 from api.answer_cache import AnswerCache
 from api.routes import busy_router, router
 from api.viewer import viewer_routes
@@ -172,5 +172,6 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
                   routes=routes_for(role, settings),
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     errors.install(app)
+    contract.install(app, settings.cors_origin_list)
     app.add_middleware(HttpMetrics, metrics=metrics)
     return app

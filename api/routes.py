@@ -7,17 +7,19 @@ import contextlib
 import re
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.artifacts import DescriptorResponse, open_artifact
 from api.auth import require_admin
+from api.contract import require_json
 from api.errors import RETRY_AFTER_S, ApiError
 from api.models import (
     ContainerOut,
@@ -25,6 +27,7 @@ from api.models import (
     JobOut,
     PoolOut,
     PoolPatch,
+    ReadyOut,
     WorldRequest,
     job_body,
 )
@@ -35,19 +38,53 @@ from pool.store.ownership import recorded_owners
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 router = APIRouter()
 # The most of a request body read before answering 413; valid ones are a few hundred bytes.
 MAX_BODY_BYTES = 64 * 1024
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (404, 422, 429, 503)
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+JOB_ID = re.compile(JOB_ID_PATTERN)
+# An artifact's name: slash-separated components of [A-Za-z0-9._-], none starting with a dot
+# (the output rules of pool/infra/safefs.py).
+ARTIFACT_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+MAX_WAIT_S = 300
+WHY = {
+    400: "The body is not valid JSON", 401: "No admin token sent",
+    403: "Admin routes disabled (VWE_API_TOKEN unset) or a wrong token",
+    404: "No such job (unknown or expired) or artifact", 409: "The change conflicts with the "
+    "pool's policy (e.g. size above max)", 413: "The body is larger than VWE_HTTP_MAX_BODY_BYTES",
+    415: "The body is not sent as application/json", 422: "A value breaks the schema's rules",
+    429: "The queue is full; retry after Retry-After seconds",
+    503: "Redis or Docker unreachable, or the server is at its concurrency limit",
 }
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error codes, each with the error model."""
+    return {code: {"model": ErrorOut, "description": WHY[code]} for code in codes}
+
+
+ERRORS = errors(404, 422, 503)
+JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN, description="32 lowercase hex digits")]
 
 
 def _check_job_id(job_id: str) -> str:
     if not JOB_ID.match(job_id):
         raise ApiError(422, "invalid_job_id", "job_id must be 32 lowercase hex characters")
     return job_id
+
+
+def _parse(model: type[ModelT], raw: bytes) -> ModelT:
+    """Validate a JSON body: 400 when it is not JSON at all, 422 (the error model, via
+    `RequestValidationError`) when a value is wrong."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False)
+        if problems and problems[0]["type"] == "json_invalid":
+            raise ApiError(400, "invalid_json",
+                           f"the body is not valid JSON: {problems[0]['msg']}") from None
+        raise RequestValidationError(problems) from None
 
 
 async def _read_body(request: Request) -> bytes:
@@ -75,21 +112,22 @@ busy_router = APIRouter(route_class=PlainRoute)
 
 
 @busy_router.post("/v1/worlds", status_code=202, response_model=JobOut,
-                  responses={**ERRORS, 413: {"model": ErrorOut}},
+                  responses={200: {"model": JobOut, "description": "That world was already "
+                                   "generated: the finished job, with \"cached\": true"},
+                             **errors(400, 413, 415, 422, 429, 503)},
+                  response_description="Accepted: the job is queued (or already running)",
                   summary="Generate the world for a seed (or get it from the cache)",
                   openapi_extra={"requestBody": {"required": True, "content": {
                       "application/json": {"schema": WorldRequest.model_json_schema()}}}})
 async def submit_world(request: Request) -> Response:
     state = request.app.state
+    require_json(request)
     raw = await _read_body(request)
     # Bytes that led to a finished world lead there again: a repeated request is answered
     # from memory before it is even parsed.
     answer = state.answers.get(raw)
     if answer is None:
-        try:
-            body = WorldRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False)) from None
+        body = _parse(WorldRequest, raw)
         options = body.options(state.settings.map_resolution)
         submission = await state.store.submit(body.seed, seed_from_text(body.seed),
                                               GENERATOR_VERSION, options)
@@ -106,10 +144,13 @@ async def submit_world(request: Request) -> Response:
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS,
             summary="A job; with ?wait=S, wait up to S seconds for it to finish")
-async def get_job(job_id: str, request: Request,
-                  wait: Annotated[float, Query(ge=0, le=300)] = 0) -> Any:
+async def get_job(job_id: JobId, request: Request,
+                  wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)] = 0,
+                  ) -> Any:
     _check_job_id(job_id)
     state = request.app.state
+    # The server's own cap (VWE_API_MAX_WAIT_S) may be lower: the answer then comes earlier.
+    wait = min(wait, state.settings.api_max_wait_s)
     with state.waiters.watch(job_id) as finished:
         job = await state.store.get(job_id)
         if job is None:
@@ -147,9 +188,18 @@ async def _disconnected(request: Request) -> None:
             return
 
 
-@router.get("/v1/jobs/{job_id}/artifacts/{name:path}", responses=ERRORS,
+@router.get("/v1/jobs/{job_id}/artifacts/{name:path}",
+            responses={200: {"description": "The file", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {}}}},
+                **errors(400, 404, 422, 503),
+                403: {"model": ErrorOut, "description": "The file failed the serve-time check "
+                      "(a link or special file appeared after collection)"}},
             response_class=Response, summary="One artifact of a finished job")
-async def get_artifact(job_id: str, name: str, request: Request) -> Any:
+async def get_artifact(job_id: JobId, request: Request,
+                       name: Annotated[str, PathParam(pattern=ARTIFACT_NAME_PATTERN,
+                                                      max_length=1024)]) -> Any:
     _check_job_id(job_id)
     state = request.app.state
     job = await state.store.get(job_id)
@@ -206,29 +256,42 @@ async def get_pool(request: Request) -> PoolOut:
     return await _pool_out(request)
 
 
-@router.patch("/v1/pool", response_model=PoolOut, dependencies=[Depends(require_admin)],
-              responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, **ERRORS},
-              summary="Change pool size and policy at run time (persists across restarts)")
-async def patch_pool(patch: PoolPatch, request: Request) -> PoolOut:
+@busy_router.patch(
+    "/v1/pool", response_model=PoolOut,
+    responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
+    summary="Change pool size and policy at run time (persists across restarts)",
+    openapi_extra={"security": [{"admin": []}], "requestBody": {"required": True, "content": {
+        "application/json": {"schema": PoolPatch.model_json_schema()}}}})
+async def patch_pool(request: Request) -> Response:
+    # The token first, then the media type, then the body: nobody without the token gets
+    # the server to read or parse anything.
+    require_admin(request)
+    require_json(request)
+    patch = _parse(PoolPatch, await _read_body(request))
     state = request.app.state
     current = await _policy(request)
     try:
         new = current.updated(**patch.model_dump(exclude_none=True))
     except ValueError as exc:
-        raise ApiError(422, "invalid_policy", str(exc)) from None
+        # Each value was within its own bounds (422 otherwise): together with the rest of the
+        # policy they conflict (e.g. size above max), which no schema can say.
+        raise ApiError(409, "invalid_policy", str(exc)) from None
     await state.store.save_policy(new)
     if state.daemon is not None:
         state.daemon.pool.set_policy(new)
-    return await _pool_out(request)
+    return Response((await _pool_out(request)).model_dump_json(),
+                    media_type="application/json")
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", summary="The process is alive", responses=errors(503))
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Can a job submitted now be taken? Says which check fails",
-            responses={503: {"description": "not ready; `down` names the failing checks"}})
+@router.get("/readyz", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "Not ready: `down` names the "
+                             "failing checks, `reasons` says why"}},
+            summary="Can a job submitted now be taken? Says which check fails")
 async def readyz(request: Request) -> JSONResponse:
     """Ready means a job submitted now will be taken (docs/architecture.md, "Readiness"):
     Redis answers, the dispatcher and every supervised job are alive, the Docker engine
@@ -264,7 +327,10 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503 if down else 200)
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+@router.get("/metrics", summary="Prometheus metrics (text exposition format 0.0.4)",
+            response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                       **errors(503)})
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(),
                     media_type="text/plain; version=0.0.4; charset=utf-8")
