@@ -196,7 +196,7 @@ def test_bad_ids_names_and_json_are_4xx_never_500(
     cases = {
         "/v1/jobs/nothex": 422,
         f"/v1/jobs/{'0' * 32}": 404,
-        f"/v1/jobs/{job_id}/artifacts/..%2F..%2Fetc%2Fpasswd": 404,
+        f"/v1/jobs/{job_id}/artifacts/..%2F..%2Fetc%2Fpasswd": 422,
         f"/v1/jobs/{job_id}/artifacts/world.json": 404,
         "/v1/jobs/../../etc/passwd": 404,
         "/v1/nope": 404,
@@ -207,7 +207,7 @@ def test_bad_ids_names_and_json_are_4xx_never_500(
         assert "message" in r.json()["error"]
     raw = httpx.post(f"{d.url}/v1/worlds", content=b"{not json",
                      headers={"content-type": "application/json"})
-    assert raw.status_code == 422 and raw.json()["error"]["code"] == "invalid_request"
+    assert raw.status_code == 400 and raw.json()["error"]["code"] == "invalid_json"
     huge = httpx.post(f"{d.url}/v1/worlds", content=b'{"seed": "ok"' + b" " * 200_000 + b"}",
                       headers={"content-type": "application/json"})
     assert huge.status_code == 413 and "message" in huge.json()["error"], huge.text
@@ -223,7 +223,7 @@ def test_patch_pool_needs_the_token_and_persists(
     assert wrong.status_code == 403
     auth = {"Authorization": "Bearer s3cret"}
     bad = httpx.patch(f"{d.url}/v1/pool", json={"size": 9, "max": 3}, headers=auth)
-    assert bad.status_code == 422 and "size" in bad.json()["error"]["message"]
+    assert bad.status_code == 409 and "size" in bad.json()["error"]["message"]
     ok = httpx.patch(f"{d.url}/v1/pool", json={"size": 2, "max": 3, "surplus_idle_s": 15},
                      headers=auth)
     assert ok.status_code == 200 and ok.json()["size"] == 2
