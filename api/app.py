@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import contract, errors
 from api.routes import busy_router, router
 from api.state import ApiState
 from api.viewer import viewer_routes
@@ -88,5 +88,6 @@ def create_app(state: ApiState, role: Role = "all") -> FastAPI:
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.api = state
     errors.install(app)
+    contract.install(app, state.settings.cors_origin_list)
     app.add_middleware(HttpMetrics, metrics=state.metrics)
     return app

@@ -293,8 +293,7 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 def protocol_class(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
     """A protocol class bound to ``limits``, for ``uvicorn.Config(http=...)``."""
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
-                {"limits": limits,
-                                    "busy_app": staticmethod(_busy_app(limits.max_concurrency))})
+                {"limits": limits, "busy_app": staticmethod(_busy_app(limits.max_concurrency))})
 
 
 def limits_from(settings: Settings) -> HttpLimits:

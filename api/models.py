@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,34 +15,71 @@ LAYERS = ("biomes", "heights")  # worldgen.generate.LAYERS
 DEFAULT_LAYERS = ["biomes"]
 
 
+# The seed characters the API takes: the Basic Multilingual Plane less control characters
+# (C0, DEL, C1) and surrogates. The game counts a seed's length in UTF-16 code units, where a
+# character beyond the BMP (an emoji) counts two; JSON Schema counts characters, so the API
+# takes BMP characters only, where both counts agree and the schema says exactly what is
+# accepted. (The worldgen library and `vwe-pool worldgen` take any seed the game takes.)
+SEED_CHARS = "\\u0020-\\u007e\\u00a0-\\ud7ff\\ue000-\\uffff"
+SEED_PATTERN = f"^[{SEED_CHARS}]{{1,{MAX_SEED_UNITS}}}$"
+_SEED_RE = re.compile(SEED_PATTERN)
+
+
 def check_seed(seed: str) -> str:
-    """The game's rule: 1-10 characters (UTF-16 code units), none of them a control character."""
+    """The API's seed rule (`SEED_PATTERN`): 1-10 characters of the BMP, none of them a
+    control character; the game's own limit is 10 UTF-16 code units.
+
+    Raises:
+        ValueError: naming what is wrong (empty, too long, a control or non-BMP character).
+    """
+    if _SEED_RE.match(seed):
+        return seed
     if not seed:
         raise ValueError("seed must not be empty")
-    if len(seed) <= MAX_SEED_UNITS and seed.isascii() and seed.isprintable():
-        return seed  # the common case, decided without a per-character lookup
-    units = len(seed.encode("utf-16-le")) // 2
-    if units > MAX_SEED_UNITS:
-        raise ValueError(f"seed must be at most {MAX_SEED_UNITS} characters, got {units}")
-    bad = [ch for ch in seed if unicodedata.category(ch) in ("Cc", "Cs")]
-    if bad:
-        raise ValueError(f"seed must not contain control characters (found {bad[0]!r})")
-    return seed
+    if len(seed) > MAX_SEED_UNITS:
+        raise ValueError(f"seed must be at most {MAX_SEED_UNITS} characters, got {len(seed)}")
+    bad = next(ch for ch in seed if not _SEED_RE.match(ch))
+    if ord(bad) > 0xFFFF:
+        raise ValueError(f"seed characters must be in the Basic Multilingual Plane (found "
+                         f"{bad!r}, which the game counts as two characters)")
+    raise ValueError(f"seed must not contain control characters (found {bad!r})")
+
+
+def _json_int(value: Any) -> Any:
+    # JSON has no integer type of its own: 16 and 16.0 are both integers to JSON Schema, but
+    # true and "16" are not (pydantic's lax mode would take them as 1 and 16).
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer (not a boolean or a string)")
+    return value
+
+
+# Strict JSON types: an integer is a number without a fraction (never a boolean or a string;
+# the models check it with a "before" validator, which keeps the bounds in the schema), a
+# boolean is true or false (never 0 or 1), a number is finite.
+JsonBool = Annotated[bool, Field(strict=True)]
+JsonFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class WorldRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: str = Field(description="Valheim seed text: 1-10 characters, no control characters",
-                      examples=["MWd8eV6svz"])
-    worldgen_version: Literal[0, 1, 2] = Field(2, description="Worldgen rules version")
-    legacy_fwl: bool = Field(False, description="Also write the legacy <Name>.fwl")
+    seed: Annotated[str, Field(strict=True)] = Field(
+        # Checked by `check_seed` (one regex, and messages that say what is wrong); the
+        # schema states the same rule.
+        json_schema_extra={"pattern": SEED_PATTERN, "minLength": 1, "maxLength": MAX_SEED_UNITS},
+        examples=["MWd8eV6svz"],
+        description="Valheim seed text: 1-10 characters of the Basic Multilingual Plane, no "
+                    "control characters")
+    worldgen_version: int = Field(2, ge=0, le=2, description="Worldgen rules version")
+    legacy_fwl: JsonBool = Field(False, description="Also write the legacy <Name>.fwl")
     resolution: int | None = Field(None, ge=16, le=4096,
                                    description="Biome map size in cells (default 2048)")
     layers: list[Literal["biomes", "heights"]] | None = Field(
         None, min_length=1, max_length=8,
         description="Outputs: biomes (biomes.npy/png), heights (heights.npy, relief.png, "
                     "rivers.json); default [\"biomes\"]", examples=[["biomes", "heights"]])
+
+    _ints = field_validator("worldgen_version", "resolution", mode="before")(_json_int)
 
     @field_validator("seed")
     @classmethod
@@ -164,6 +201,16 @@ class PoolPatch(BaseModel):
     idle_ttl_s: float | None = _patch("idle_ttl_s")
     surplus_idle_s: float | None = _patch("surplus_idle_s")
     autoscale: bool | None = _patch("autoscale")
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, bool] = Field(description="Each check and whether it passes")
+    down: list[str] = Field(description="The failing checks")
+    reasons: dict[str, str] = Field(description="Why each failing check fails")
+    warm: int | None = Field(None, description="Warm containers (with a daemon)")
+    busy: int | None = Field(None, description="Busy containers (with a daemon)")
+    workers: int | None = Field(None, description="Live daemons (role api only)")
 
 
 class ErrorBody(BaseModel):

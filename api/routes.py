@@ -7,18 +7,20 @@ import asyncio
 import re
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.artifacts import DescriptorResponse, open_artifact
 from api.auth import require_admin
+from api.contract import require_json
 from api.errors import RETRY_AFTER_S, ApiError
 from api.models import (
     ContainerOut,
@@ -26,6 +28,7 @@ from api.models import (
     JobOut,
     PoolOut,
     PoolPatch,
+    ReadyOut,
     WorldRequest,
     job_body,
 )
@@ -34,19 +37,53 @@ from pool.core.states import JobState
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 router = APIRouter()
 # The most of a request body read before answering 413; valid ones are a few hundred bytes.
 MAX_BODY_BYTES = 64 * 1024
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (404, 422, 429, 503)
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+JOB_ID = re.compile(JOB_ID_PATTERN)
+# An artifact's name: slash-separated components of [A-Za-z0-9._-], none starting with a dot
+# (the output rules of pool/infra/safefs.py).
+ARTIFACT_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+MAX_WAIT_S = 300
+WHY = {
+    400: "The body is not valid JSON", 401: "No admin token sent",
+    403: "Admin routes disabled (VWE_API_TOKEN unset) or a wrong token",
+    404: "No such job (unknown or expired) or artifact", 409: "The change conflicts with the "
+    "pool's policy (e.g. size above max)", 413: "The body is larger than VWE_HTTP_MAX_BODY_BYTES",
+    415: "The body is not sent as application/json", 422: "A value breaks the schema's rules",
+    429: "The queue is full; retry after Retry-After seconds",
+    503: "Redis or Docker unreachable, or the server is at its concurrency limit",
 }
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error codes, each with the error model."""
+    return {code: {"model": ErrorOut, "description": WHY[code]} for code in codes}
+
+
+ERRORS = errors(404, 422, 503)
+JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN, description="32 lowercase hex digits")]
 
 
 def _check_job_id(job_id: str) -> str:
     if not JOB_ID.match(job_id):
         raise ApiError(422, "invalid_job_id", "job_id must be 32 lowercase hex characters")
     return job_id
+
+
+def _parse(model: type[ModelT], raw: bytes) -> ModelT:
+    """Validate a JSON body: 400 when it is not JSON at all, 422 (the error model, via
+    `RequestValidationError`) when a value is wrong."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False)
+        if problems and problems[0]["type"] == "json_invalid":
+            raise ApiError(400, "invalid_json",
+                           f"the body is not valid JSON: {problems[0]['msg']}") from None
+        raise RequestValidationError(problems) from None
 
 
 async def _read_body(request: Request) -> bytes:
@@ -74,21 +111,22 @@ busy_router = APIRouter(route_class=PlainRoute)
 
 
 @busy_router.post("/v1/worlds", status_code=202, response_model=JobOut,
-                  responses={**ERRORS, 413: {"model": ErrorOut}},
+                  responses={200: {"model": JobOut, "description": "That world was already "
+                                   "generated: the finished job, with \"cached\": true"},
+                             **errors(400, 413, 415, 422, 429, 503)},
+                  response_description="Accepted: the job is queued (or already running)",
                   summary="Generate the world for a seed (or get it from the cache)",
                   openapi_extra={"requestBody": {"required": True, "content": {
                       "application/json": {"schema": WorldRequest.model_json_schema()}}}})
 async def submit_world(request: Request) -> Response:
     state = api_state(request)
+    require_json(request)
     raw = await _read_body(request)
     # Bytes that led to a finished world lead there again: a repeated request is answered
     # from memory before it is even parsed.
     answer = state.answers.get(raw)
     if answer is None:
-        try:
-            body = WorldRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False)) from None
+        body = _parse(WorldRequest, raw)
         options = body.options(state.settings.map_resolution)
         submission = await state.store.submit(body.seed, seed_from_text(body.seed),
                                               GENERATOR_VERSION, options)
@@ -105,10 +143,13 @@ async def submit_world(request: Request) -> Response:
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS,
             summary="A job; with ?wait=S, wait up to S seconds for it to finish")
-async def get_job(job_id: str, request: Request,
-                  wait: Annotated[float, Query(ge=0, le=300)] = 0) -> Any:
+async def get_job(job_id: JobId, request: Request,
+                  wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)] = 0,
+                  ) -> Any:
     _check_job_id(job_id)
     state = api_state(request)
+    # The server's own cap (VWE_API_MAX_WAIT_S) may be lower: the answer then comes earlier.
+    wait = min(wait, state.settings.api_max_wait_s)
     with state.waiters.watch(job_id) as finished:
         job = await state.store.get(job_id)
         if job is None:
@@ -146,11 +187,20 @@ async def _disconnected(request: Request) -> None:
             return
 
 
-@router.get("/v1/jobs/{job_id}/artifacts/{name:path}", responses=ERRORS,
+@router.get("/v1/jobs/{job_id}/artifacts/{name:path}",
+            responses={200: {"description": "The file", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {}}}},
+                **errors(400, 404, 422, 503),
+                403: {"model": ErrorOut, "description": "The file failed the serve-time check "
+                      "(a link or special file appeared after collection)"}},
             response_class=Response, summary="One artifact of a finished job")
-async def get_artifact(job_id: str, name: str,
-                       state: Annotated[ApiState, Depends(api_state)]) -> Any:
+async def get_artifact(job_id: JobId, request: Request,
+                       name: Annotated[str, PathParam(pattern=ARTIFACT_NAME_PATTERN,
+                                                      max_length=1024)]) -> Any:
     _check_job_id(job_id)
+    state = api_state(request)
     job = await state.store.get(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id} (unknown or expired)")
@@ -177,35 +227,49 @@ async def _pool_out(state: ApiState) -> PoolOut:
 
 
 @router.get("/v1/pool", response_model=PoolOut, summary="The warm target, the cap, every container")
-async def get_pool(state: Annotated[ApiState, Depends(api_state)]) -> PoolOut:
-    return await _pool_out(state)
+async def get_pool(request: Request) -> PoolOut:
+    return await _pool_out(api_state(request))
 
 
-@router.patch("/v1/pool", response_model=PoolOut, dependencies=[Depends(require_admin)],
-              responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, **ERRORS},
-              summary="Change pool size and policy at run time (persists across restarts)")
-async def patch_pool(patch: PoolPatch, state: Annotated[ApiState, Depends(api_state)]
-                     ) -> PoolOut:
+@busy_router.patch(
+    "/v1/pool", response_model=PoolOut,
+    responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
+    summary="Change pool size and policy at run time (persists across restarts)",
+    openapi_extra={"security": [{"admin": []}], "requestBody": {"required": True, "content": {
+        "application/json": {"schema": PoolPatch.model_json_schema()}}}})
+async def patch_pool(request: Request) -> Response:
+    # The token first, then the media type, then the body: nobody without the token gets
+    # the server to read or parse anything.
+    require_admin(request)
+    require_json(request)
+    patch = _parse(PoolPatch, await _read_body(request))
+    state = api_state(request)
     current = await state.pool.policy()
     try:
         new = current.updated(**patch.model_dump(exclude_none=True))
     except ValueError as exc:
-        raise ApiError(422, "invalid_policy", str(exc)) from None
+        # Each value was within its own bounds (422 otherwise): together with the rest of the
+        # policy they conflict (e.g. size above max), which no schema can say.
+        raise ApiError(409, "invalid_policy", str(exc)) from None
     await state.pool.set_policy(new)
-    return await _pool_out(state)
+    return Response((await _pool_out(state)).model_dump_json(),
+                    media_type="application/json")
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", summary="The process is alive", responses=errors(503))
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Can a job submitted now be taken? Says which check fails",
-            responses={503: {"description": "not ready; `down` names the failing checks"}})
-async def readyz(state: Annotated[ApiState, Depends(api_state)]) -> JSONResponse:
+@router.get("/readyz", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "Not ready: `down` names the "
+                             "failing checks, `reasons` says why"}},
+            summary="Can a job submitted now be taken? Says which check fails")
+async def readyz(request: Request) -> JSONResponse:
     """Ready means a job submitted now will be taken (docs/architecture.md, "Readiness"):
     Redis answers, the dispatcher and every supervised job are alive, the Docker engine
     answers, and the pool can run a job (a container warm or busy) or boot one."""
+    state = api_state(request)
     results: dict[str, tuple[bool, str]] = {}
     try:
         async with asyncio.timeout(state.settings.redis_timeout_s * 2):
@@ -246,8 +310,10 @@ class AsgiResponse(Response):
         await self.app(scope, receive, send)
 
 
-@busy_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
-                 responses={200: {"content": {"text/plain": {}}}})
+@busy_router.get("/metrics", summary="Prometheus metrics (text exposition format 0.0.4)",
+                 response_class=PlainTextResponse,
+                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                            **errors(503)})
 async def metrics(request: Request) -> Response:
     """prometheus_client's own ASGI app: the text or OpenMetrics format as the scraper asks,
     gzip when accepted, `name[]` filters."""

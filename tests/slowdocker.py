@@ -23,7 +23,7 @@ def engine_socket() -> str:
 class DelayingDockerProxy:
     def __init__(self, path: Path, delay_s: float, upstream: str | None = None) -> None:
         self.path = path
-        self.delay_s = delay_s
+        self.delay_s = delay_s  # read at each request: a test may slow the engine down later
         self.upstream = upstream or engine_socket()
         self.delayed = 0  # /_ping requests held back so far
         self._loop = asyncio.new_event_loop()
@@ -72,7 +72,7 @@ class DelayingDockerProxy:
 
             async def requests() -> None:
                 while chunk := await client_r.read(65536):
-                    if b"/_ping " in chunk.split(b"\r\n", 1)[0]:
+                    if self.delay_s > 0 and b"/_ping " in chunk.split(b"\r\n", 1)[0]:
                         self.delayed += 1
                         await asyncio.sleep(self.delay_s)
                     engine_w.write(chunk)

@@ -113,6 +113,30 @@ class Daemon:
                       "container until it is renewed and each is re-proved by its token",
                       ttl_s=self.settings.heartbeat_ttl_s)
 
+    async def _claim_instance(self) -> None:
+        """Claim this instance id's lease. A holder that is not renewing it (this daemon's own
+        predecessor, just killed) is waited out, up to one TTL; one that renews it is a live
+        daemon with the same VWE_INSTANCE_ID: ConfigError."""
+        ttl = self.settings.heartbeat_ttl_s
+        try:
+            await self.ownership.claim_instance(ttl)
+            return
+        except InstanceTaken as exc:
+            first = exc
+        watch = 2 * constants.HEARTBEAT_INTERVAL_S + 0.5
+        await asyncio.sleep(watch)
+        left = await self.ownership.lease_ttl(self.settings.instance_id)
+        if left is not None and left > first.ttl_s - watch + 0.5:
+            raise ConfigError(str(first))  # renewed meanwhile: a live daemon holds it
+        log.warning("waiting for a silent predecessor's lease on this VWE_INSTANCE_ID to run "
+                    "out", instance=self.settings.instance_id, left_s=left)
+        if left is not None:
+            await asyncio.sleep(left + 0.05)
+        try:
+            await self.ownership.claim_instance(ttl)
+        except InstanceTaken as exc:
+            raise ConfigError(str(exc)) from None
+
     async def start(self) -> None:
         """Raises ConfigError (naming the variable) for settings that make the pool unusable
         and for an instance id a live daemon holds."""
@@ -120,10 +144,7 @@ class Daemon:
         self._loop = asyncio.get_running_loop()
         preflight.check_settings(s.data_dir, s.pool_name, s.template, s.worker_user,
                                  os.geteuid())
-        try:
-            await self.ownership.claim_instance(s.heartbeat_ttl_s)
-        except InstanceTaken as exc:
-            raise ConfigError(str(exc)) from None
+        await self._claim_instance()
         self._lease_claimed = True
         self.keeper.start()
         await self.store.ensure_group()

@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     api_answer_cache_s: float = Field(10.0, ge=0)
     # A world's folder outlives its expired record by at most this (the expiry sweep's period).
     expiry_sweep_interval_s: float = Field(60.0, gt=0)
+    # The longest long-poll (GET /v1/jobs/{id}?wait=S) this server holds; a larger S is cut.
+    api_max_wait_s: float = Field(300.0, gt=0, le=300)
 
     # --- HTTP server limits (api/httpguard.py) and CORS ---
     http_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1 << 20)

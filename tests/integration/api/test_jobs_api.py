@@ -164,7 +164,7 @@ def test_patch_pool_takes_effect_and_persists(
     assert httpx.patch(f"{d.url}/v1/pool", json={"size": 2}).status_code == 401
     auth = {"Authorization": "Bearer s3cret"}
     bad = httpx.patch(f"{d.url}/v1/pool", json={"size": 9, "max": 3}, headers=auth)
-    assert bad.status_code == 422 and "size" in bad.json()["error"]["message"]
+    assert bad.status_code == 409 and "size" in bad.json()["error"]["message"]
     ok = httpx.patch(f"{d.url}/v1/pool", json={"size": 2, "max": 3, "surplus_idle_s": 15},
                      headers=auth)
     assert ok.status_code == 200 and ok.json()["size"] == 2

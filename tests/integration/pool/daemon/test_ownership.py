@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 import redis
-from apiclient import eventually, pool_state, submit, wait_job, warm_names
+from apiclient import eventually, pool_state, submit, wait_job
 from conftest import RUN_ID, WORKER_IMAGE, DaemonProcess
 from slowdocker import DelayingDockerProxy
 
@@ -109,6 +109,21 @@ def test_a_second_daemon_with_a_live_instance_id_refuses_to_start(
     assert_all_first_try(run_jobs([first], 6, "dup"))
 
 
+def test_a_restart_with_the_same_instance_id_after_kill9_waits_out_the_old_lease(
+    daemon_factory: Callable[..., DaemonProcess], docker_client: docker.DockerClient,
+    pool_name: str,
+) -> None:
+    env = {"VWE_POOL_SIZE": "1", "VWE_HEARTBEAT_TTL_S": TTL}
+    first = daemon_factory(**env).start(wait_warm=1, instance_id="fixed")
+    old = owned_by(first)
+    first.kill()
+    # The killed process's lease is not renewed: the restart waits it out instead of refusing.
+    again = daemon_factory(**env).start(wait_warm=1, instance_id="fixed", timeout=60)
+    eventually(lambda: old <= owned_by(again), timeout=30, interval=0.5)
+    assert again.metric("vwe_takeovers_total", template="default") >= len(old)
+    assert_all_first_try(run_jobs([again], 2, "fixed"))
+
+
 def test_sigterm_of_one_daemon_removes_only_its_own_containers(
     daemon_factory: Callable[..., DaemonProcess], docker_client: docker.DockerClient,
     pool_name: str,
@@ -176,14 +191,15 @@ def test_a_frozen_daemon_resumed_never_uses_what_was_taken_over(
 def test_a_slow_engine_does_not_lapse_the_lease(
     daemon_factory: Callable[..., DaemonProcess], data_dir: Path,
 ) -> None:
-    proxy = DelayingDockerProxy(data_dir / "slow-docker.sock", delay_s=7).start()
+    proxy = DelayingDockerProxy(data_dir / "slow-docker.sock", delay_s=0).start()
     env = {"VWE_POOL_SIZE": "1", "VWE_POOL_MAX": "3", "VWE_HEARTBEAT_TTL_S": TTL}
     slow = daemon_factory(DOCKER_HOST=proxy.docker_host, **env)
     try:
-        # Its /readyz asks the (slow) engine: wait on /healthz, then for a warm container.
-        slow.start(ready=False, timeout=60)
-        eventually(lambda: len(warm_names(slow.url)) >= 1, timeout=60)
+        slow.start(wait_warm=1)
         peer = daemon_factory(**env).start(wait_warm=1)
+        # From now on each engine ping of `slow` takes 7 s (the daemon then also counts the
+        # engine as down and boots nothing: its containers must stay its own all the same).
+        proxy.delay_s = 7
         slow_names = owned_by(slow)
         r = redis.Redis.from_url(slow.env["VWE_REDIS_URL"])
         lease_key = f"{slow.env['VWE_POOL_NAME']}:daemon:{slow.instance}"
@@ -202,6 +218,7 @@ def test_a_slow_engine_does_not_lapse_the_lease(
         assert slow_names and slow_names <= owned_by(slow)
     finally:
         # Drain through the proxy while it still runs, so nothing is left behind.
+        proxy.delay_s = 0
         if slow.proc is not None:
             slow.stop(timeout=60)
         proxy.stop()
