@@ -318,6 +318,7 @@ async def _populate_cached(url: str, seed: str, resolution: int) -> str:
     start_attempt, succeed), with three artifacts like a real world; returns its job id."""
     import redis.asyncio as aioredis
 
+    from api.models import WorldRequest
     from pool.core.jobs import Artifact
     from pool.store.job_store import JobStore
     from worldgen import GENERATOR_VERSION
@@ -327,10 +328,11 @@ async def _populate_cached(url: str, seed: str, resolution: int) -> str:
     try:
         store = JobStore(client, POOL_NAME, 7 * 24 * 3600, 10_000_000)
         await store.ensure_group()
-        options = {"worldgen_version": 2, "legacy_fwl": False, "resolution": resolution}
+        # The options exactly as the API derives them from `{"seed": ...}` (the cache key).
+        options = WorldRequest(seed=seed).options(resolution)
         sub = await store.submit(seed, seed_from_text(seed), GENERATOR_VERSION, options)
         entry = await store.read_new("bench-populate", block_ms=1000)
-        assert entry is not None and entry.endswith(sub.job_id)
+        assert entry is not None and entry.job_id == sub.job_id
         claim = await store.start_attempt(entry, "bench-populate")
         assert claim is not None
         artifacts = [Artifact("world.json", 1834, "ab" * 32, "application/json"),
