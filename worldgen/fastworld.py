@@ -18,8 +18,9 @@ from worldgen import pregen
 from worldgen.biomes import F32Array, VersionConstants
 from worldgen.jitcore import base_height as base_kernel
 from worldgen.jitcore import njit, r32
+from worldgen.jitgrid import heights_grid_sep
 from worldgen.jitrender import render, render_count
-from worldgen.jitworld import heights_grid, heights_of, place_streams, river_weights
+from worldgen.jitworld import heights_of, place_streams, river_weights
 from worldgen.pregen import River, _river, render_rivers
 from worldgen.rivergrid import Cell
 from worldgen.unity_random import UnityRandom, WorldOffsets
@@ -121,33 +122,46 @@ _MARGIN_M = 1.0  # far above float32 rounding of d2 at these distances
 
 
 @njit
-def _index_cells(keys: np.ndarray, starts: np.ndarray, pts: np.ndarray, out: np.ndarray,
-                 count_only: bool) -> int:
-    """Per cell, per 16 m square (4 x 4), the points whose circle (radius ``w`` plus a margin)
-    reaches the square, in the cell's order; laid out after ``starts`` (see river_weight)."""
+def _square_masks(keys: np.ndarray, starts: np.ndarray, pts: np.ndarray,
+                  masks: np.ndarray) -> int:
+    """Per point, a 16-bit mask of its cell's 16 m squares (4 x 4) that its circle (radius
+    ``w`` plus a margin) reaches; the number of (square, point) pairs."""
+    m = 0
+    for i in range(keys.size):
+        gx = keys[i] >> 32
+        gy = ((keys[i] & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+        for k in range(starts[i], starts[i + 1]):
+            bits = 0
+            reach = pts[k, 2] + _MARGIN_M
+            for sq in range(16):
+                x0 = gx * 64.0 - 32.0 + (sq % 4) * 16.0
+                y0 = gy * 64.0 - 32.0 + (sq // 4) * 16.0
+                dx = max(x0 - pts[k, 0], 0.0, pts[k, 0] - (x0 + 16.0))
+                dy = max(y0 - pts[k, 1], 0.0, pts[k, 1] - (y0 + 16.0))
+                if dx * dx + dy * dy < reach * reach:
+                    bits |= 1 << sq
+                    m += 1
+            masks[k] = bits
+    return m
+
+
+@njit
+def _index_cells(keys: np.ndarray, starts: np.ndarray, masks: np.ndarray,
+                 out: np.ndarray) -> None:
+    """Per cell, per 16 m square, the points that reach the square (``masks``), in the cell's
+    order; laid out after ``starts`` (see river_weight)."""
     n = keys.size
     base = n + 1
     table = base + 16 * n + 1
     m = 0
     for i in range(n):
-        gx = keys[i] >> 32
-        gy = ((keys[i] & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
         for sq in range(16):
-            x0 = gx * 64.0 - 32.0 + (sq % 4) * 16.0
-            y0 = gy * 64.0 - 32.0 + (sq // 4) * 16.0
-            if not count_only:
-                out[base + i * 16 + sq] = table + m
+            out[base + i * 16 + sq] = table + m
             for k in range(starts[i], starts[i + 1]):
-                dx = max(x0 - pts[k, 0], 0.0, pts[k, 0] - (x0 + 16.0))
-                dy = max(y0 - pts[k, 1], 0.0, pts[k, 1] - (y0 + 16.0))
-                reach = pts[k, 2] + _MARGIN_M
-                if dx * dx + dy * dy < reach * reach:
-                    if not count_only:
-                        out[table + m] = k
+                if (masks[k] >> sq) & 1:
+                    out[table + m] = k
                     m += 1
-    if not count_only:
-        out[base + 16 * n] = table + m
-    return m
+    out[base + 16 * n] = table + m
 
 
 def index_cells(keys: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
@@ -155,10 +169,11 @@ def index_cells(keys: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
     """``starts`` followed by the 16 m-square tables that ``river_weight`` reads."""
     n = keys.size
     plain = np.ascontiguousarray(starts[: n + 1])
-    count = _index_cells(keys, plain, pts, np.zeros(0, dtype=np.int64), True)
+    masks = np.empty(pts.shape[0], dtype=np.int64)
+    count = _square_masks(keys, plain, pts, masks)
     out = np.zeros(n + 1 + 16 * n + 1 + count, dtype=np.int64)
     out[: n + 1] = plain
-    _index_cells(keys, plain, pts, out, False)
+    _index_cells(keys, plain, masks, out)
     return out
 
 
@@ -267,9 +282,9 @@ class FastTerrain:
     def grid(self, xs: F32Array, zs: F32Array) -> F32Array:
         """``GetHeight`` on a tensor grid: shape ``(len(zs), len(xs))``, rows in order."""
         out = np.empty((zs.size, xs.size), dtype=np.float64)
-        heights_grid(self.offs, self.consts, self.keys, self.starts, self.pts,
-                     self.state.copy(), self.snap, np.ascontiguousarray(xs, dtype=F32),
-                     np.ascontiguousarray(zs, dtype=F32), out)
+        heights_grid_sep(self.offs, self.consts, self.keys, self.starts, self.pts,
+                         self.state.copy(), self.snap, np.ascontiguousarray(xs, dtype=F32),
+                         np.ascontiguousarray(zs, dtype=F32), out)
         return out.astype(F32)
 
 

@@ -1,0 +1,282 @@
+"""``GetHeight`` on a tensor grid with the per-row and per-column Perlin terms precomputed.
+
+On a grid every ``PerlinNoise(x * k, y * k)`` of ``GetBaseHeight`` and of ``GetBiome``'s masks
+takes one argument from the column and one from the row, so each argument's lattice cell, its
+fraction and its fade (the first half of ``Mathf.PerlinNoise``) are computed once per column
+and once per row; the second half (hashing, gradients, interpolation) stays per point. Every
+operation is the one :func:`worldgen.jitcore.perlin` does, in the same float32 order, so the
+heights are bit-identical to :func:`worldgen.jitworld.heights_grid` (the tests compare them).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from worldgen.jitcore import (
+    _ADD32,
+    _DIV32,
+    _GX32,
+    _GY32,
+    _ONE,
+    _PERM,
+    CAP_DIV,
+    CAP_HI,
+    CAP_LO,
+    CH_X0,
+    CH_X1,
+    CH_Y0,
+    CH_Y1,
+    K002,
+    K002B,
+    K003,
+    K005,
+    K005B,
+    K007,
+    K01,
+    K012,
+    K025,
+    K04,
+    K06,
+    K09,
+    KM02,
+    MASK,
+    _fade,
+    base_height,
+    clamp01,
+    length,
+    lerp,
+    lerp_step,
+    njit,
+    r32,
+    smooth_step,
+    world_angle,
+)
+from worldgen.jitheight import K1, K2, K4, K003, _squash, add_rivers, biome_norm, multiplier
+from worldgen.jitheight import K02 as KH02
+from worldgen.jitheight import K05 as KH05
+from worldgen.jitheight import K01 as KH01
+from worldgen.jitheight import river_weight
+
+# 8 base-height noises, the masks of off0, off4, off1, off2, then the detail noises of
+# GetBiomeHeight at 0.01, 0.02, 0.05, 0.1, 0.4 and 0.2 of (w + 100000 + off3)
+NAX = 18
+
+
+@njit
+def _axis(a: float, k: int, j: int, ci: np.ndarray, cf: np.ndarray, cu: np.ndarray) -> None:
+    """The per-axis half of ``perlin(r32(a), .)``: cell, fraction, fade."""
+    xa = np.float32(abs(r32(a)))
+    ix = int(xa)
+    ci[k, j] = ix & 255
+    fx = xa - np.float32(ix)
+    cf[k, j] = fx
+    cu[k, j] = _fade(min(_ONE, fx))
+
+
+@njit
+def _axes(w: float, o: np.ndarray, j: int, ci: np.ndarray, cf: np.ndarray,
+          cu: np.ndarray) -> None:
+    """All axis terms of one coordinate ``w``; ``o`` = (base offset, off0, off4, off1, off2)
+    of this axis, CH_X0/CH_X1 (or the Y pair) in ``o[5]``, ``o[6]`` and off3 in ``o[7]``."""
+    x = w + (100000.0 + o[0])
+    _axis(x * K002 * 0.5, 0, j, ci, cf, cu)
+    _axis(x * K003 * 0.5, 1, j, ci, cf, cu)
+    _axis(x * K002 * 1.0, 2, j, ci, cf, cu)
+    _axis(x * K003 * 1.0, 3, j, ci, cf, cu)
+    _axis(x * K005 * 1.0, 4, j, ci, cf, cu)
+    _axis(x * K01 * 1.0, 5, j, ci, cf, cu)
+    _axis(x * K002 * 0.25 + o[5], 6, j, ci, cf, cu)
+    _axis(x * K002 * 0.25 + o[6], 7, j, ci, cf, cu)
+    for m in range(4):
+        _axis(r32(o[1 + m] + w) * MASK, 8 + m, j, ci, cf, cu)
+    u = r32((w + 100000.0) + o[7])
+    _axis(u * KH01, 12, j, ci, cf, cu)
+    _axis(u * KH02, 13, j, ci, cf, cu)
+    _axis(u * KH05, 14, j, ci, cf, cu)
+    _axis(u * K1, 15, j, ci, cf, cu)
+    _axis(u * K4, 16, j, ci, cf, cu)
+    _axis(u * K2, 17, j, ci, cf, cu)
+
+
+@njit
+def _mix(k: int, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: np.ndarray,
+         yf: np.ndarray, yv: np.ndarray) -> float:
+    """The per-point half of ``perlin``: column ``j`` of axis ``k`` with the row's axis ``k``."""
+    cx = xi[k, j]
+    cy = yi[k, 0]
+    fx = xf[k, j]
+    fy = yf[k, 0]
+    u = xu[k, j]
+    v = yv[k, 0]
+    fx1 = fx - _ONE
+    fy1 = fy - _ONE
+    a = _PERM[cx] + cy
+    b = _PERM[cx + 1] + cy
+    h00 = _PERM[_PERM[a]]
+    h01 = _PERM[_PERM[a + 1]]
+    h10 = _PERM[_PERM[b]]
+    h11 = _PERM[_PERM[b + 1]]
+    g00 = _GX32[h00] * fx + _GY32[h00] * fy
+    g10 = _GX32[h10] * fx1 + _GY32[h10] * fy
+    g01 = _GX32[h01] * fx + _GY32[h01] * fy1
+    g11 = _GX32[h11] * fx1 + _GY32[h11] * fy1
+    l1 = (g11 - g01) * u + g01
+    l0 = (g10 - g00) * u + g00
+    n = (l1 - l0) * v + l0
+    return np.float64((n + _ADD32) / _DIV32)
+
+
+@njit
+def _base(dist: float, mmd: float, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray,
+          yi: np.ndarray, yf: np.ndarray, yv: np.ndarray) -> float:
+    """:func:`worldgen.jitcore.base_height` with the precomputed axes."""
+    h = r32(_mix(0, j, xi, xf, xu, yi, yf, yv) * _mix(1, j, xi, xf, xu, yi, yf, yv) * 1.0)
+    h = r32(h + _mix(2, j, xi, xf, xu, yi, yf, yv) * _mix(3, j, xi, xf, xu, yi, yf, yv) * h
+            * K09)
+    h = r32(h + _mix(4, j, xi, xf, xu, yi, yf, yv) * _mix(5, j, xi, xf, xu, yi, yf, yv) * 0.5
+            * h)
+    h = r32(h - K007)
+    n10 = _mix(6, j, xi, xf, xu, yi, yf, yv)
+    n11 = _mix(7, j, xi, xf, xu, yi, yf, yv)
+    v = abs(r32(n10 - n11))
+    c = r32(1.0 - lerp_step(K002B, K012, v))
+    c = r32(c * smooth_step(744.0, 1000.0, dist))
+    h = r32(h * (1.0 - c))
+    if dist > 10000.0:
+        h = lerp(h, KM02, lerp_step(10000.0, 10500.0, dist))
+        if dist > 10490.0:
+            t = r32(r32(dist - 10490.0) / 10.0)
+            t = 1.0 if t > 1.0 else (0.0 if t < 0.0 else t)
+            h = lerp(h, -2.0, t)
+        return h + 0.0
+    if dist < mmd and h > CAP_LO:
+        t3 = r32(clamp01((h - CAP_LO) / CAP_DIV))
+        h = lerp(lerp(CAP_LO, CAP_HI, t3), h, lerp_step(r32(mmd - 400.0), mmd, dist))
+    return h + 0.0
+
+
+@njit
+def _biome(consts: np.ndarray, wx: float, wy: float, base: float, j: int, xi: np.ndarray,
+           xf: np.ndarray, xu: np.ndarray, yi: np.ndarray, yf: np.ndarray,
+           yv: np.ndarray) -> int:
+    """:func:`worldgen.jitcore.biome` with the masks from the precomputed axes."""
+    dist = length(wx, wy)
+    have_a = False
+    a64 = 0.0
+    for radius in (600.0, 3000.0, 5000.0, 6000.0):
+        if abs(dist - radius) <= 101.0:
+            have_a = True
+    ash_len = length(wx, r32(wy - 4000.0))
+    dn_y = r32(wy + 4000.0)
+    dn_mag = r32(math.sqrt(r32(r32(wx * wx) + r32(dn_y * dn_y))))
+    if abs(ash_len - 12000.0) <= 101.0 or abs(dn_mag - 12000.0) <= 101.0:
+        have_a = True
+    if have_a:
+        a64 = world_angle(wx, wy) * 100.0
+    a32 = r32(a64)
+    if ash_len > 12000.0 + a64:
+        return 32
+    if base <= K002B:
+        return 256
+    if dn_mag > r32(12000.0 + a32):
+        return 64
+    if base > K04:
+        return 4
+    if (_mix(8, j, xi, xf, xu, yi, yf, yv) > K06 and dist > 2000.0 and dist < consts[2]
+            and base > K005B and base < K025):
+        return 2
+    if (_mix(9, j, xi, xf, xu, yi, yf, yv) > consts[1] and dist > r32(6000.0 + a32)
+            and dist < 10000.0):
+        return 512
+    if _mix(10, j, xi, xf, xu, yi, yf, yv) > K04 and dist > r32(3000.0 + a32) and dist < 8000.0:
+        return 16
+    if _mix(11, j, xi, xf, xu, yi, yf, yv) > K04 and dist > r32(600.0 + a32) and dist < 6000.0:
+        return 8
+    if dist > r32(5000.0 + a32):
+        return 8
+    return 1
+
+
+@njit
+def _detail(j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: np.ndarray,
+            yf: np.ndarray, yv: np.ndarray) -> float:
+    d = r32(_mix(12, j, xi, xf, xu, yi, yf, yv) * _mix(13, j, xi, xf, xu, yi, yf, yv))
+    return r32(d + _mix(14, j, xi, xf, xu, yi, yf, yv) * _mix(15, j, xi, xf, xu, yi, yf, yv)
+               * d * 0.5)
+
+
+@njit
+def _fine(h: float, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: np.ndarray,
+          yf: np.ndarray, yv: np.ndarray) -> float:
+    h = r32(h + _mix(15, j, xi, xf, xu, yi, yf, yv) * KH01)
+    return r32(h + _mix(16, j, xi, xf, xu, yi, yf, yv) * K003)
+
+
+@njit
+def _norm(b: int, offs: np.ndarray, mmd: float, base: float, wx: float, wy: float,
+          rw: np.ndarray, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray,
+          yi: np.ndarray, yf: np.ndarray, yv: np.ndarray) -> float:
+    """:func:`worldgen.jitheight.biome_norm` (not pre-generation) of the Meadows (1), Plains
+    (16), BlackForest (8), Mountain (4) and DeepNorth (64) with the precomputed axes."""
+    if b == 4:
+        a = base_height(offs[0], offs[1], mmd, r32(wx - 1.0), wy)
+        bb = base_height(offs[0], offs[1], mmd, r32(wx + 1.0), wy)
+        c = base_height(offs[0], offs[1], mmd, wx, r32(wy - 1.0))
+        d = base_height(offs[0], offs[1], mmd, wx, r32(wy + 1.0))
+        tilt = r32(abs(r32(bb - a)) + abs(r32(c - d)))
+        h = r32(base + r32(base - K4))
+        h = r32(h + _detail(j, xi, xf, xu, yi, yf, yv) * K2)
+        h = _fine(add_rivers(h, rw[0], rw[1]), j, xi, xf, xu, yi, yf, yv)
+        return r32(h + _mix(17, j, xi, xf, xu, yi, yf, yv) * 2.0 * tilt)
+    if b == 64:
+        bb = r32(base + K1)
+        h = r32(bb + _detail(j, xi, xf, xu, yi, yf, yv) * K1)
+        h = _squash(h, bb, False)
+        return _fine(add_rivers(h, rw[0], rw[1]), j, xi, xf, xu, yi, yf, yv)
+    h = r32(base + _detail(j, xi, xf, xu, yi, yf, yv) * K1)
+    if b != 8:
+        h = _squash(h, base, b == 16)
+    return _fine(add_rivers(h, rw[0], rw[1]), j, xi, xf, xu, yi, yf, yv)
+
+
+@njit
+def heights_grid_sep(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray,
+                     starts: np.ndarray, pts: np.ndarray, state: np.ndarray, snap: np.ndarray,
+                     xs: np.ndarray, zs: np.ndarray, out: np.ndarray) -> None:
+    """``GetHeight`` on the grid ``zs`` (rows) x ``xs`` (columns), row-major order, as
+    :func:`worldgen.jitworld.point_height` per point (``state`` advances query by query)."""
+    nx = xs.size
+    ox = np.array([offs[0], offs[0], offs[4], offs[1], offs[2], CH_X0, CH_X1, offs[3]])
+    oy = np.array([offs[1], offs[0], offs[4], offs[1], offs[2], CH_Y0, CH_Y1, offs[3]])
+    xi = np.empty((NAX, nx), dtype=np.int64)
+    xf = np.empty((NAX, nx), dtype=np.float32)
+    xu = np.empty((NAX, nx), dtype=np.float32)
+    yi = np.empty((NAX, 1), dtype=np.int64)
+    yf = np.empty((NAX, 1), dtype=np.float32)
+    yv = np.empty((NAX, 1), dtype=np.float32)
+    for j in range(nx):
+        _axes(np.float64(xs[j]), ox, j, xi, xf, xu)
+    mmd = consts[0]
+    rw = np.zeros(2)
+    for i in range(zs.size):
+        wy = np.float64(zs[i])
+        _axes(wy, oy, 0, yi, yf, yv)
+        for j in range(nx):
+            wx = np.float64(xs[j])
+            dist = length(wx, wy)
+            if dist > 10500.0:
+                out[i, j] = -400.0
+                continue
+            base = _base(dist, mmd, j, xi, xf, xu, yi, yf, yv)
+            b = _biome(consts, wx, wy, base, j, xi, xf, xu, yi, yf, yv)
+            rw[0] = 0.0
+            rw[1] = 0.0
+            if b != 256 and b != 32:
+                river_weight(keys, starts, pts, state, snap, wx, wy, rw)
+            if b == 1 or b == 16 or b == 8 or b == 4 or b == 64:
+                f = _norm(b, offs, mmd, base, wx, wy, rw, j, xi, xf, xu, yi, yf, yv)
+            else:
+                f = biome_norm(b, offs, mmd, base, wx, wy, rw, False, True)
+            out[i, j] = r32(f * multiplier(wx, wy) + 0.0)
