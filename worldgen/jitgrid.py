@@ -53,11 +53,10 @@ from worldgen.jitcore import (
     smooth_step,
     world_angle,
 )
-from worldgen.jitheight import K1, K2, K4, K003, _squash, add_rivers, biome_norm, multiplier
+from worldgen.jitheight import K01 as KH01
 from worldgen.jitheight import K02 as KH02
 from worldgen.jitheight import K05 as KH05
-from worldgen.jitheight import K01 as KH01
-from worldgen.jitheight import river_weight
+from worldgen.jitheight import K1, K2, K4, _squash, add_rivers, biome_norm, multiplier, river_weight
 
 # 8 base-height noises, the masks of off0, off4, off1, off2, then the detail noises of
 # GetBiomeHeight at 0.01, 0.02, 0.05, 0.1, 0.4 and 0.2 of (w + 100000 + off3)
