@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.artifacts import DescriptorResponse, open_artifact
@@ -48,7 +49,7 @@ JOB_ID = re.compile(JOB_ID_PATTERN)
 ARTIFACT_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
 MAX_WAIT_S = 300
 WHY = {
-    400: "The body is not valid JSON", 401: "No admin token sent",
+    400: "The body is not valid JSON (or never arrived)", 401: "No admin token sent",
     403: "Admin routes disabled (VWE_API_TOKEN unset) or a wrong token",
     404: "No such job (unknown or expired) or artifact", 409: "The change conflicts with the "
     "pool's policy (e.g. size above max)", 413: "The body is larger than VWE_HTTP_MAX_BODY_BYTES",
@@ -89,12 +90,17 @@ def _parse(model: type[ModelT], raw: bytes) -> ModelT:
 async def _read_body(request: Request) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, "body_too_large",
-                           f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(413, "body_too_large",
+                               f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client left, or the HTTP guard closed a body that never finished (408 sent):
+        # an answer for nobody, not an error in the log.
+        raise ApiError(400, "body_incomplete", "the request body did not arrive") from None
     return b"".join(chunks)
 
 

@@ -3,12 +3,14 @@
 Seeds (the trick): ``symdir`` the job folder becomes a link to the host's secret folder,
 ``symfile`` a link to the secret file inside it, ``fifo`` a FIFO, ``sparse`` a 1 TiB sparse
 file, ``many`` 20 000 tiny files, ``deep`` a path 30 folders deep, ``hardlink`` a second
-name for a file. Any other seed generates normally. The host path of the secret comes from
+name for a file, ``chatty`` writes 8 MiB to its log (and its output is fine).
+Any other seed generates normally. The host path of the secret comes from
 the image (VWE_HOSTILE_SECRET); a real attacker reads its mounts in /proc/self/mountinfo.
 """
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import worldgen.agent as agent
@@ -41,6 +43,11 @@ def booby_trap(seed, out):
         (deep / "x.txt").write_text("deep")
     elif seed == "hardlink":
         os.link(out / "world.json", out / "again.json")
+    elif seed == "chatty":
+        line = "x" * 1023 + "\n"
+        for _ in range(8 * 1024):  # 8 MiB to the container's log
+            sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 def hostile_generate(seed_text, out_dir, **kwargs):

@@ -137,3 +137,29 @@ def test_serving_rechecks_a_file_changed_after_collection(
     r = httpx.get(f"{url}/biomes.npy", timeout=5)
     assert r.status_code == 403 and SECRET_TEXT not in r.text, r.text
     assert_secret_untouched(secret_dir)
+
+
+def test_a_chatty_worker_fills_at_most_its_rotated_logs(
+        daemon_factory: Callable[..., DaemonProcess], hostile_image: str,
+        pool_name: str) -> None:
+    d = daemon_factory(VWE_WORKER_IMAGE=hostile_image, VWE_POOL_SIZE="1",
+                       VWE_WORKER_LOG_MAX_SIZE="256k", VWE_WORKER_LOG_MAX_FILE="2",
+                       ).start(wait_warm=1)
+    job = wait_job(d.url, submit(d.url, "chatty").json()["job_id"], timeout=90)
+    assert job["status"] == "succeeded", job
+    client = docker.from_env()
+    try:
+        rows = client.api.containers(all=True, filters={"label": f"vwe.pool={pool_name}"})
+        infos = [client.api.inspect_container(r["Id"]) for r in rows]
+        assert infos
+        sizes = []
+        for info in infos:
+            assert info["HostConfig"]["LogConfig"] == {
+                "Type": "json-file", "Config": {"max-size": "256k", "max-file": "2"}}
+            log_dir = Path(info["LogPath"]).parent
+            sizes.append(sum(p.stat().st_size for p in log_dir.glob("*-json.log*")))
+        # 8 MiB written by one of them, at most two files of 256 KiB kept.
+        assert max(sizes) > 256 * 1024, sizes
+        assert max(sizes) <= 2 * 256 * 1024 + 64 * 1024, sizes
+    finally:
+        client.close()
