@@ -176,13 +176,7 @@ def _patch(name: str) -> Any:
     """A PATCH field: bounds and meaning from `pool.core.pool_policy.FIELDS`; strict, so a
     boolean is not a number (`{"size": true}`) nor a number a boolean, and finite."""
     spec = BY_NAME[name]
-    bounds: dict[str, Any] = {}
-    if spec.lo is not None:
-        bounds["ge"] = spec.kind(spec.lo)
-    if spec.hi is not None:
-        bounds["le"] = spec.kind(spec.hi)
-    if spec.kind is float:
-        bounds["allow_inf_nan"] = False
+    bounds = spec.field_constraints()
     shown = spec.bounds() if bounds else "true or false"
     return Field(None, strict=True, description=f"{spec.doc} ({shown})", **bounds)
 

@@ -55,6 +55,18 @@ class PolicyField:
                                                           and value > self.hi):
             raise PolicyError(self.name, f"must be within {self.bounds()}, got {value!r}")
 
+    def field_constraints(self) -> dict[str, Any]:
+        """Keyword arguments for a pydantic `Field`: the bounds (ge/le) and, for floats,
+        finiteness; shared by the settings and the PATCH body so both refuse alike."""
+        out: dict[str, Any] = {}
+        if self.lo is not None:
+            out["ge"] = self.kind(self.lo)
+        if self.hi is not None:
+            out["le"] = self.kind(self.hi)
+        if self.kind is float:
+            out["allow_inf_nan"] = False
+        return out
+
     def bounds(self) -> str:
         def show(x: float) -> str:
             return f"{x:g}"

@@ -47,14 +47,7 @@ def _policy(name: str, default: Any) -> Any:
     """A policy setting: bounds and meaning from `pool.core.pool_policy.FIELDS`, numbers
     finite (`inf`, `1e999` refused)."""
     spec = BY_NAME[name]
-    bounds: dict[str, Any] = {}
-    if spec.lo is not None:
-        bounds["ge"] = spec.kind(spec.lo)
-    if spec.hi is not None:
-        bounds["le"] = spec.kind(spec.hi)
-    if spec.kind is float:
-        bounds["allow_inf_nan"] = False
-    return Field(default, description=spec.doc, **bounds)
+    return Field(default, description=spec.doc, **spec.field_constraints())
 
 
 def _default_instance() -> str:
