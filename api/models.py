@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pool.core.jobs import Job
-from pool.core.pool_policy import BY_NAME
+from pool.core.pool_policy import BY_NAME, FIELDS
 
 MAX_SEED_UNITS = 10
 LAYERS = ("biomes", "heights")  # worldgen.generate.LAYERS
@@ -178,7 +178,10 @@ def _patch(name: str) -> Any:
     spec = BY_NAME[name]
     bounds = spec.field_constraints()
     shown = spec.bounds() if bounds else "true or false"
-    return Field(None, strict=True, description=f"{spec.doc} ({shown})", **bounds)
+    # Integers go through `_json_int` instead of strict mode: JSON Schema counts 110.0 as an
+    # integer, so the schema's own examples must be accepted.
+    strict = spec.kind is not int
+    return Field(None, strict=strict, description=f"{spec.doc} ({shown})", **bounds)
 
 
 class PoolPatch(BaseModel):
@@ -195,6 +198,9 @@ class PoolPatch(BaseModel):
     idle_ttl_s: float | None = _patch("idle_ttl_s")
     surplus_idle_s: float | None = _patch("surplus_idle_s")
     autoscale: bool | None = _patch("autoscale")
+
+    _ints = field_validator(*(f.name for f in FIELDS if f.patchable and f.kind is int),
+                            mode="before")(_json_int)
 
 
 class ReadyOut(BaseModel):

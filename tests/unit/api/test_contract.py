@@ -63,3 +63,17 @@ def test_world_request_takes_integral_numbers_as_json_schema_does() -> None:
 def test_pool_patch_refuses_loose_types_and_non_finite_numbers(raw: str) -> None:
     with pytest.raises(ValidationError):
         PoolPatch.model_validate_json(raw)
+
+
+@pytest.mark.parametrize("raw", ['{"size": 3.0}', '{"max_uses": 40.0}'])
+def test_pool_patch_takes_integral_numbers_as_json_schema_does(raw: str) -> None:
+    # schemathesis' ST202: JSON Schema's "integer" includes 3.0, so refusing it broke the schema.
+    patch = PoolPatch.model_validate_json(raw)
+    value = next(v for v in patch.model_dump().values() if v is not None)
+    assert isinstance(value, int) and value == int(json.loads(raw).popitem()[1])
+
+
+@pytest.mark.parametrize("raw", ['{"size": 1.5}', '{"size": "2"}', '{"max_uses": false}'])
+def test_pool_patch_refuses_fractions_strings_and_booleans_for_integers(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        PoolPatch.model_validate_json(raw)
