@@ -32,13 +32,13 @@ def check_seed(seed: str) -> str:
     Raises:
         ValueError: naming what is wrong (empty, too long, a control or non-BMP character).
     """
-    if _SEED_RE.match(seed):
+    if _SEED_RE.fullmatch(seed):
         return seed
     if not seed:
         raise ValueError("seed must not be empty")
     if len(seed) > MAX_SEED_UNITS:
         raise ValueError(f"seed must be at most {MAX_SEED_UNITS} characters, got {len(seed)}")
-    bad = next(ch for ch in seed if not _SEED_RE.match(ch))
+    bad = next(ch for ch in seed if not _SEED_RE.fullmatch(ch))
     if ord(bad) > 0xFFFF:
         raise ValueError(f"seed characters must be in the Basic Multilingual Plane (found "
                          f"{bad!r}, which the game counts as two characters)")

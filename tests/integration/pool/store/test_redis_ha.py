@@ -67,7 +67,15 @@ async def test_every_client_follows_a_failover(ha: RedisHA) -> None:
     store = JobStore(client, "ha", 3600, 100)
     await store.ensure_group()
     waiters = JobWaiters(client, store.events)
-    listening = asyncio.create_task(waiters.run())
+    async def subscribed() -> None:
+        # As the daemon's supervisor does: one subscription ends when its primary is lost,
+        # and the next one is made through the Sentinel-aware client.
+        while True:
+            with contextlib.suppress(Exception):
+                await waiters.run()
+            await asyncio.sleep(0.2)
+
+    listening = asyncio.create_task(subscribed())
     try:
         first = await store.submit("before", 1, "2", {})
         old = ha.primary()
