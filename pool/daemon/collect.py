@@ -22,10 +22,12 @@ from pool.infra.safefs import (
     FileEntry,
     OutputRejected,
     WalkLimits,
+    open_dir,
     open_file,
     opened_dir,
     remove_entry,
     take_tree,
+    walk,
 )
 from worldgen import protocol
 
@@ -86,6 +88,32 @@ def collect_output(host_dir: Path, job_id: str, staging_dir: Path, worlds_dir: P
             remove_entry(job_id, staging)
         raise
     return artifacts
+
+
+def published_world(worlds_dir: Path, job_id: str, limits: WalkLimits) -> list[Artifact] | None:
+    """The artifacts of ``worlds_dir/<job_id>`` when an earlier attempt already published it,
+    else None.
+
+    Publishing is the last step before the outcome is recorded, so a published folder is a
+    whole world whose record was lost: the daemon died between the two, or Redis failed over
+    to a replica that had not yet received the record. Recording it again instead of running
+    the job again is what keeps a job from running twice (docs/architecture.md, "Exactly
+    once"). The folder is walked with the output limits like any other tree.
+
+    Raises:
+        OutputRejected: the folder breaks a rule (it is then not taken as a finished world).
+    """
+    try:
+        with opened_dir(worlds_dir) as store:
+            root = open_dir(job_id, store)
+    except FileNotFoundError:
+        return None
+    try:
+        return [Artifact(name=entry.name, size=entry.size, sha256=_sha256(root, entry, limits),
+                         content_type=content_type(entry.name))
+                for entry in walk(root, limits, job_id)]
+    finally:
+        os.close(root)
 
 
 def _sha256(root: int, entry: FileEntry, limits: WalkLimits) -> str:

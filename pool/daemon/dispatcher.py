@@ -26,7 +26,7 @@ from pool.core.exceptions import (
 )
 from pool.core.states import FailurePhase
 from pool.daemon import adoption
-from pool.daemon.collect import collect_output
+from pool.daemon.collect import collect_output, published_world
 from pool.daemon.container import Lease
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.logs import get_logger
@@ -216,6 +216,8 @@ class Dispatcher:
 
     async def _attempt(self, attempt: Attempt, taken: float) -> None:
         job = attempt.job
+        if job.attempts > 1 and await self._already_published(attempt):
+            return
         if job.attempts == 1 and job.queued_at is not None:
             self.metrics.queue_wait.observe(max(0.0, time.time() - job.queued_at))
         limit = self.settings.job_timeout_s
@@ -288,6 +290,26 @@ class Dispatcher:
             self.metrics.jobs_total.labels("succeeded").inc()
             log.info("job succeeded", job_id=job.id, container=c.name,
                      generation_s=round(generation_s, 3), attempts=job.attempts)
+
+    async def _already_published(self, attempt: Attempt) -> bool:
+        """Record the world an earlier attempt published but never recorded, instead of
+        generating it again (see `published_world`). False when there is none."""
+        job = attempt.job
+        try:
+            artifacts = await asyncio.to_thread(published_world, self.settings.worlds_dir,
+                                                job.id, self.settings.output_limits())
+        except (OutputRejected, OSError) as exc:
+            log.warning("an earlier attempt's world is unusable; generating again",
+                        job_id=job.id, error=str(exc))
+            return False
+        if artifacts is None:
+            return False
+        if await self._record(lambda: self.store.succeed(
+                attempt, launch_type="", generation_s=0.0, artifacts=artifacts,
+                container="")):
+            log.info("job already generated; recorded its published world", job_id=job.id,
+                     attempts=job.attempts)
+        return True
 
     async def _attempt_failed(self, attempt: Attempt, error: str, launch_type: str | None) -> None:
         job = attempt.job

@@ -36,7 +36,12 @@ def test_degenerate_values_are_refused_naming_the_field(name: str, value: object
     assert caught.value.field == name
 
 
-@pytest.mark.parametrize(("name", "value"), DEGENERATE)
+# JSON has one number type: a PATCH body's 2.0 is the integer 2, as JSON Schema says
+# (schemathesis ST202), so only the Python-level policy refuses a float size.
+PATCH_DEGENERATE = [(name, value) for name, value in DEGENERATE if (name, value) != ("size", 2.0)]
+
+
+@pytest.mark.parametrize(("name", "value"), PATCH_DEGENERATE)
 def test_the_patch_body_refuses_them_too(name: str, value: object) -> None:
     with pytest.raises(ValidationError, match=name):
         PoolPatch.model_validate({name: value})
