@@ -7,11 +7,15 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from apiclient import submit, wait_job
+import redis
+from apiclient import eventually, get_job, submit, wait_job
 from conftest import DaemonProcess
+
+from pool.store import keys
 
 pytestmark = pytest.mark.integration
 
@@ -50,3 +54,36 @@ def test_worlds_cross_filesystems_and_any_api_process_serves_them(
     assert not [p for p in shared_store.iterdir() if p.name.startswith(".")]
     assert not (data_dir / "worlds").exists() and not (other_local / "worlds").exists()
     assert worker.proc is not None and worker.proc.poll() is None
+
+
+def test_a_lost_record_is_recorded_from_the_published_world_not_generated_again(
+    daemon_factory: Callable[..., DaemonProcess], redis_client: redis.Redis, pool_name: str,
+    data_dir: Path,
+) -> None:
+    """The failover case of docs/architecture.md, "Exactly once": the world was published,
+    its record was lost (here: put back to `running`, its stream entry delivered again), and
+    the job is taken again."""
+    daemon = daemon_factory().start(wait_warm=1)
+    accepted = submit(daemon.url, "LostRec01")
+    assert accepted.status_code == 202, accepted.text
+    first = wait_job(daemon.url, accepted.json()["job_id"])
+    assert first["status"] == "succeeded", first
+    job_id = first["job_id"]
+
+    job_key = keys.key(keys.JOB_KEY_PREFIX, pool_name, job_id)
+    stream = keys.key(keys.JOB_STREAM, pool_name)
+    redis_client.hset(job_key, mapping={"status": "running", "message": "handing off"})
+    redis_client.xadd(stream, {"job": job_id})
+
+    def reclaimed() -> dict[str, Any] | None:
+        job = get_job(daemon.url, job_id)
+        return job if job["status"] == "succeeded" and job["attempts"] == 2 else None
+
+    again = eventually(reclaimed, timeout=30)
+    assert again["artifacts"] == first["artifacts"]  # same files, same digests
+    log = daemon.log_path.read_text(errors="replace")
+    assert log.count('"world published"') == 1, "the world was generated twice"
+    assert '"job already generated; recorded its published world"' in log
+    for artifact in again["artifacts"]:
+        body = httpx.get(daemon.url + artifact["url"], timeout=10).content
+        assert hashlib.sha256(body).hexdigest() == artifact["sha256"]
