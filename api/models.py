@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pool.core.jobs import Job
+from pool.core.jobs import DEFAULT_TEMPLATE, Job
 from pool.core.pool_policy import BY_NAME, FIELDS
 
 MAX_SEED_UNITS = 10
 LAYERS = ("biomes", "heights")  # worldgen.generate.LAYERS
 DEFAULT_LAYERS = ["biomes"]
+# A template's name (pool.infra.templates.NAME_PATTERN).
+TEMPLATE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,31}$"
 
 
 # The seed characters the API takes: the Basic Multilingual Plane less control characters
@@ -78,6 +80,11 @@ class WorldRequest(BaseModel):
         None, min_length=1, max_length=8,
         description="Outputs: biomes (biomes.npy/png), heights (heights.npy, relief.png, "
                     "rivers.json); default [\"biomes\"]", examples=[["biomes", "heights"]])
+    template: Annotated[str, Field(strict=True)] = Field(
+        DEFAULT_TEMPLATE, pattern=TEMPLATE_PATTERN, examples=["default"],
+        description="The worker template (a kind of worker with a pool of its own; "
+                    "config/templates.toml); its default options apply where the request "
+                    "gives none. An undefined one is a 404 template_not_found")
 
     _ints = field_validator("worldgen_version", "resolution", mode="before")(_json_int)
 
@@ -86,11 +93,25 @@ class WorldRequest(BaseModel):
     def _seed(cls, value: str) -> str:
         return check_seed(value)
 
-    def options(self, default_resolution: int) -> dict[str, object]:
-        """The job options (and so the cache key): layers in canonical order, deduplicated."""
-        layers = [x for x in LAYERS if x in (self.layers or DEFAULT_LAYERS)]
-        return {"worldgen_version": self.worldgen_version, "legacy_fwl": self.legacy_fwl,
-                "resolution": self.resolution or default_resolution, "layers": layers}
+    def options(self, default_resolution: int,
+                defaults: dict[str, Any] | None = None) -> dict[str, object]:
+        """The job options (and so the cache key): each the request's own value, else the
+        template's `defaults` (`TemplateOptions.as_dict`), else the model's default
+        (`default_resolution` for the map); layers in canonical order, deduplicated."""
+        if not defaults:
+            layers = [x for x in LAYERS if x in (self.layers or DEFAULT_LAYERS)]
+            return {"worldgen_version": self.worldgen_version, "legacy_fwl": self.legacy_fwl,
+                    "resolution": self.resolution or default_resolution, "layers": layers}
+        given = self.model_fields_set
+        wanted = self.layers or defaults.get("layers") or DEFAULT_LAYERS
+        return {
+            "worldgen_version": (self.worldgen_version if "worldgen_version" in given
+                                 else defaults.get("worldgen_version", self.worldgen_version)),
+            "legacy_fwl": (self.legacy_fwl if "legacy_fwl" in given
+                           else defaults.get("legacy_fwl", self.legacy_fwl)),
+            "resolution": self.resolution or defaults.get("resolution", default_resolution),
+            "layers": [x for x in LAYERS if x in wanted],
+        }
 
 
 class ArtifactOut(BaseModel):
@@ -121,6 +142,7 @@ class JobOut(BaseModel):
     artifacts: list[ArtifactOut]
     error: str | None
     cached: bool = False
+    template: str = Field(DEFAULT_TEMPLATE, description="The template the job runs on")
 
     @classmethod
     def of(cls, job: Job, *, cached: bool = False) -> JobOut:
@@ -144,7 +166,7 @@ def job_body(job: Job, *, cached: bool = False) -> dict[str, Any]:
         "artifacts": [{"name": a.name, "size": a.size, "sha256": a.sha256,
                        "content_type": a.content_type,
                        "url": f"/v1/jobs/{job.id}/artifacts/{a.name}"} for a in job.artifacts],
-        "error": job.error, "cached": cached,
+        "error": job.error, "cached": cached, "template": job.template,
     }
 
 
@@ -158,6 +180,7 @@ class ContainerOut(BaseModel):
 
 
 class PoolOut(BaseModel):
+    template: str = Field(description="The template whose pool this is")
     size: int
     max: int
     min: int
@@ -211,6 +234,8 @@ class ReadyOut(BaseModel):
     warm: int | None = Field(None, description="Warm containers (with a daemon)")
     busy: int | None = Field(None, description="Busy containers (with a daemon)")
     workers: int | None = Field(None, description="Live daemons (role api only)")
+    templates: dict[str, int] | None = Field(
+        None, description="Warm containers of each template this process runs a pool for")
 
 
 class ErrorBody(BaseModel):

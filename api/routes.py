@@ -24,6 +24,7 @@ from api.auth import require_admin
 from api.contract import require_json
 from api.errors import RETRY_AFTER_S, ApiError
 from api.models import (
+    TEMPLATE_PATTERN,
     ContainerOut,
     ErrorOut,
     JobOut,
@@ -33,7 +34,9 @@ from api.models import (
     WorldRequest,
     job_body,
 )
-from api.state import ApiState, api_state
+from api.state import ApiState, TemplateApi, api_state
+from pool.core.jobs import DEFAULT_TEMPLATE
+from pool.core.ports import Readiness
 from pool.core.states import JobState
 from worldgen import GENERATOR_VERSION
 from worldgen.hashing import seed_from_text
@@ -51,7 +54,8 @@ MAX_WAIT_S = 300
 WHY = {
     400: "The body is not valid JSON (or never arrived)", 401: "No admin token sent",
     403: "Admin routes disabled (VWE_API_TOKEN unset) or a wrong token",
-    404: "No such job (unknown or expired) or artifact", 409: "The change conflicts with the "
+    404: "No such job (unknown or expired) or artifact, or no such template "
+         "(template_not_found)", 409: "The change conflicts with the "
     "pool's policy (e.g. size above max)", 413: "The body is larger than VWE_HTTP_MAX_BODY_BYTES",
     415: "The body is not sent as application/json", 422: "A value breaks the schema's rules",
     429: "The queue is full; retry after Retry-After seconds",
@@ -66,6 +70,19 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 ERRORS = errors(404, 422, 503)
 JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN, description="32 lowercase hex digits")]
+TemplateName = Annotated[str, PathParam(pattern=TEMPLATE_PATTERN,
+                                        description="A template of VWE_TEMPLATES_FILE")]
+
+
+def _template(state: ApiState, name: str) -> TemplateApi:
+    """The template `name`; 404 template_not_found (the request is well-formed: what it
+    names does not exist) naming the defined ones."""
+    template = state.templates.get(name)
+    if template is None:
+        raise ApiError(404, "template_not_found",
+                       f"template: no template {name!r}; defined: "
+                       f"{', '.join(sorted(state.templates))}")
+    return template
 
 
 def _check_job_id(job_id: str) -> str:
@@ -119,7 +136,7 @@ busy_router = APIRouter(route_class=PlainRoute)
 @busy_router.post("/v1/worlds", status_code=202, response_model=JobOut,
                   responses={200: {"model": JobOut, "description": "That world was already "
                                    "generated: the finished job, with \"cached\": true"},
-                             **errors(400, 413, 415, 422, 429, 503)},
+                             **errors(400, 404, 413, 415, 422, 429, 503)},
                   response_description="Accepted: the job is queued (or already running)",
                   summary="Generate the world for a seed (or get it from the cache)",
                   openapi_extra={"requestBody": {"required": True, "content": {
@@ -133,9 +150,10 @@ async def submit_world(request: Request) -> Response:
     answer = state.answers.get(raw)
     if answer is None:
         body = _parse(WorldRequest, raw)
-        options = body.options(state.settings.map_resolution)
-        submission = await state.store.submit(body.seed, seed_from_text(body.seed),
-                                              GENERATOR_VERSION, options)
+        template = _template(state, body.template)
+        options = body.options(template.resolution, template.defaults)
+        submission = await template.store.submit(body.seed, seed_from_text(body.seed),
+                                                 GENERATOR_VERSION, options)
         job = submission.job
         if submission.created or not job.finished:
             return Response(orjson.dumps(job_body(job)), status_code=202,
@@ -220,11 +238,11 @@ async def get_artifact(job_id: JobId, request: Request,
                               filename=name.rsplit("/", 1)[-1])
 
 
-async def _pool_out(state: ApiState) -> PoolOut:
-    status = await state.pool.status()
+async def _pool_out(state: ApiState, name: str) -> PoolOut:
+    status = await _template(state, name).pool.status()
     policy = status.policy
     return PoolOut(
-        size=policy.size, max=policy.max, min=policy.min, target=status.target,
+        template=name, size=policy.size, max=policy.max, min=policy.min, target=status.target,
         autoscale=policy.autoscale, autoscale_reason=status.autoscale_reason,
         max_age_s=policy.max_age_s, max_uses=policy.max_uses, idle_ttl_s=policy.idle_ttl_s,
         surplus_idle_s=policy.surplus_idle_s, queue_depth=status.queue_depth,
@@ -232,33 +250,63 @@ async def _pool_out(state: ApiState) -> PoolOut:
     )
 
 
-@router.get("/v1/pool", response_model=PoolOut, summary="The warm target, the cap, every container")
+@router.get("/v1/pool", response_model=PoolOut,
+            summary="The default template's warm target, cap and every container")
 async def get_pool(request: Request) -> PoolOut:
-    return await _pool_out(api_state(request))
+    return await _pool_out(api_state(request), DEFAULT_TEMPLATE)
+
+
+@router.get("/v1/pool/{template}", response_model=PoolOut, responses=ERRORS,
+            summary="One template's warm target, cap and every container")
+async def get_template_pool(template: TemplateName, request: Request) -> PoolOut:
+    return await _pool_out(api_state(request), template)
+
+
+PATCH_DOC: dict[str, Any] = {"security": [{"admin": []}], "requestBody": {
+    "required": True, "content": {"application/json": {"schema": PoolPatch.model_json_schema()}}}}
 
 
 @busy_router.patch(
     "/v1/pool", response_model=PoolOut,
     responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
-    summary="Change pool size and policy at run time (persists across restarts)",
-    openapi_extra={"security": [{"admin": []}], "requestBody": {"required": True, "content": {
-        "application/json": {"schema": PoolPatch.model_json_schema()}}}})
+    summary="Change the default template's pool size and policy at run time (persists "
+            "across restarts)", openapi_extra=PATCH_DOC)
 async def patch_pool(request: Request) -> Response:
-    # The token first, then the media type, then the body: nobody without the token gets
-    # the server to read or parse anything.
+    return await _patch_pool(request, DEFAULT_TEMPLATE)
+
+
+@busy_router.patch(
+    "/v1/pool/{template}", response_model=PoolOut,
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    summary="Change one template's pool size and policy at run time (persists)",
+    # A plain route declares no parameters of its own: the path's is documented here.
+    openapi_extra={**PATCH_DOC, "parameters": [{
+        "name": "template", "in": "path", "required": True,
+        "description": "A template of VWE_TEMPLATES_FILE",
+        "schema": {"type": "string", "pattern": TEMPLATE_PATTERN}}]})
+async def patch_template_pool(request: Request) -> Response:
+    return await _patch_pool(request, request.path_params["template"])
+
+
+async def _patch_pool(request: Request, name: str) -> Response:
+    # The token first, then the media type, then the template and the body: nobody without
+    # the token gets the server to read or parse anything.
     require_admin(request)
     require_json(request)
-    patch = _parse(PoolPatch, await _read_body(request))
     state = api_state(request)
-    current = await state.pool.policy()
+    if not re.fullmatch(TEMPLATE_PATTERN, name):
+        raise ApiError(422, "invalid_template", f"template must match {TEMPLATE_PATTERN}")
+    pool = _template(state, name).pool
+    patch = _parse(PoolPatch, await _read_body(request))
+    current = await pool.policy()
     try:
         new = current.updated(**patch.model_dump(exclude_none=True))
     except ValueError as exc:
         # Each value was within its own bounds (422 otherwise): together with the rest of the
         # policy they conflict (e.g. size above max), which no schema can say.
         raise ApiError(409, "invalid_policy", str(exc)) from None
-    await state.pool.set_policy(new)
-    return Response((await _pool_out(state)).model_dump_json(),
+    await pool.set_policy(new)
+    return Response((await _pool_out(state, name)).model_dump_json(),
                     media_type="application/json")
 
 
@@ -286,9 +334,11 @@ async def readyz(request: Request) -> JSONResponse:
         results["shutdown"] = (False, "the server is shutting down")
     for name, why in state.supervisor.down().items():
         results[name] = (False, why)
-    pool = await state.pool.readiness()
+    pool, warm_by_template = await _readiness(state)
     results.update(pool.checks)
     body: dict[str, Any] = {}
+    if warm_by_template is not None:
+        body["templates"] = warm_by_template
     if pool.workers is not None:
         # Informational: jobs are accepted (and wait in the queue) with no worker alive.
         body["workers"] = pool.workers
@@ -304,6 +354,24 @@ async def readyz(request: Request) -> JSONResponse:
         "reasons": {name: results[name][1] or "failed" for name in down},
     })
     return JSONResponse(body, status_code=503 if down else 200)
+
+
+async def _readiness(state: ApiState) -> tuple[Readiness, dict[str, int] | None]:
+    """The pools this process runs, together, and the warm containers of each template when
+    it runs several; the default template's view when it runs none. With several, each one's
+    checks are prefixed with its template's name and warm and busy are summed."""
+    local = {name: t for name, t in state.templates.items() if t.local}
+    if not local:
+        return await state.pool.readiness(), None
+    each = {name: await t.pool.readiness() for name, t in local.items()}
+    if len(each) == 1:
+        return next(iter(each.values())), None
+    return Readiness(
+        {f"{name}:{check}": result for name, r in each.items()
+         for check, result in r.checks.items()},
+        warm=sum(r.warm or 0 for r in each.values()),
+        busy=sum(r.busy or 0 for r in each.values())), \
+        {name: r.warm or 0 for name, r in each.items()}
 
 
 class AsgiResponse(Response):

@@ -9,6 +9,10 @@ from typing import Any
 
 from pool.core.states import JobState
 
+# The template a job runs on when it names none (docs/deploy.md, "Templates"); its Redis keys
+# are the pool's own, as they were before templates existed.
+DEFAULT_TEMPLATE = "default"
+
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
@@ -41,6 +45,7 @@ class Job:
     error: str | None = None
     container: str | None = None
     artifacts: list[Artifact] = field(default_factory=list)
+    template: str = DEFAULT_TEMPLATE
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Job:
@@ -67,6 +72,7 @@ class Job:
             error=raw.get("error") or None,
             container=raw.get("container") or None,
             artifacts=[Artifact(**a) for a in json.loads(raw.get("artifacts") or "[]")],
+            template=raw.get("template") or DEFAULT_TEMPLATE,
         )
 
     @property

@@ -49,10 +49,18 @@ def _api_url(args: argparse.Namespace) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pool.entry.root import serve
     from pool.infra.logs import configure_logging
+    from pool.infra.templates import load_templates, served, template_settings
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    return serve(settings, role=args.role)
+    try:  # a bad template is refused before anything starts, as a bad setting is
+        templates = load_templates(settings.templates_file)
+        serving = served(args.templates or settings.templates, templates)
+        template_settings(settings, templates)
+    except ConfigError as exc:
+        print(f"vwe-pool: {exc}", file=sys.stderr)
+        return 2
+    return serve(settings, role=args.role, templates=templates, serving=serving)
 
 
 def _fail(response: httpx.Response) -> int:
@@ -72,8 +80,14 @@ def _bar(fraction: float, message: str) -> str:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     base = _api_url(args)
-    body: dict[str, Any] = {"seed": args.seed, "worldgen_version": args.worldgen_version,
-                            "legacy_fwl": args.legacy_fwl}
+    # Only what was given: the template's default options apply to the rest.
+    body: dict[str, Any] = {"seed": args.seed}
+    if args.worldgen_version is not None:
+        body["worldgen_version"] = args.worldgen_version
+    if args.legacy_fwl:
+        body["legacy_fwl"] = True
+    if args.template:
+        body["template"] = args.template
     if args.resolution:
         body["resolution"] = args.resolution
     if args.layers:
@@ -125,9 +139,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pool_path(args: argparse.Namespace) -> str:
+    return f"/v1/pool/{args.template}" if args.template else "/v1/pool"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     try:
-        response = httpx.get(f"{_api_url(args)}/v1/pool", timeout=10)
+        response = httpx.get(f"{_api_url(args)}{_pool_path(args)}", timeout=10)
     except httpx.HTTPError as exc:
         print(f"vwe-pool: cannot reach the daemon: {exc}", file=sys.stderr)
         return 1
@@ -137,7 +155,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(pool, indent=2))
         return 0
-    print(f"target {pool['target']} (size {pool['size']}, min {pool['min']}, max {pool['max']}"
+    print(f"{pool['template']}: target {pool['target']} (size {pool['size']}, "
+          f"min {pool['min']}, max {pool['max']}"
           f"{', autoscale: ' + str(pool['autoscale_reason']) if pool['autoscale'] else ''})"
           f"  queue {pool['queue_depth']}")
     print(f"{'CONTAINER':<28} {'STATE':<9} {'AGE':>8} {'USES':>5}  DAEMON")
@@ -154,12 +173,12 @@ def cmd_pool_set(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     token = os.environ.get("VWE_API_TOKEN", "")
-    response = httpx.patch(f"{_api_url(args)}/v1/pool", json=patch, timeout=10,
+    response = httpx.patch(f"{_api_url(args)}{_pool_path(args)}", json=patch, timeout=10,
                            headers={"Authorization": f"Bearer {token}"})
     if response.status_code != 200:
         return _fail(response)
     pool = response.json()
-    print(f"pool: size {pool['size']}, max {pool['max']}, min {pool['min']}, "
+    print(f"pool {pool['template']}: size {pool['size']}, max {pool['max']}, min {pool['min']}, "
           f"autoscale {pool['autoscale']}")
     return 0
 
@@ -193,19 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="api: the HTTP API, no pool, no Docker engine needed; worker: "
                             "the pool, serving only /healthz, /readyz and /metrics; all: both "
                             "(default)")
+    serve.add_argument("--templates", metavar="A,B",
+                       help="the templates to run a pool for, comma-separated (default "
+                            "VWE_TEMPLATES, else `default`); defined in VWE_TEMPLATES_FILE "
+                            "(example: config/templates.toml)")
     serve.set_defaults(func=cmd_serve)
 
     def client(p: argparse.ArgumentParser) -> None:
         p.add_argument("--api", help="daemon URL (default http://VWE_API_HOST:VWE_API_PORT)")
+        p.add_argument("--template", help="the template (default: default; see "
+                                          "config/templates.toml)")
 
     gen = sub.add_parser("generate", help="submit a seed to the running daemon")
     gen.add_argument("seed")
     gen.add_argument("--wait", action="store_true", help="wait, showing progress")
     gen.add_argument("--out", help="download the artifacts into DIR (implies --wait)")
     gen.add_argument("--timeout", type=float, default=600)
-    gen.add_argument("--worldgen-version", type=int, default=2, choices=[0, 1, 2])
+    gen.add_argument("--worldgen-version", type=int, choices=[0, 1, 2],
+                     help="default: the template's, else 2")
     gen.add_argument("--legacy-fwl", action="store_true")
-    gen.add_argument("--resolution", type=int)
+    gen.add_argument("--resolution", type=int, help="default: the template's")
     gen.add_argument("--layers", help="comma-separated: biomes,heights (default: biomes)")
     client(gen)
     gen.set_defaults(func=cmd_generate)

@@ -29,9 +29,10 @@ import uvicorn
 from api.answer_cache import AnswerCache
 from api.app import Role, create_app
 from api.httpguard import server_options
-from api.state import ApiState
+from api.state import ApiState, TemplateApi
 from api.waiters import JobWaiters
 from pool.core.exceptions import ConfigError
+from pool.core.jobs import DEFAULT_TEMPLATE
 from pool.core.ports import PoolControl
 from pool.daemon.control import DaemonPool
 from pool.daemon.runtime import DockerRuntime
@@ -41,6 +42,7 @@ from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
 from pool.infra.settings import Settings
 from pool.infra.supervisor import Supervisor
+from pool.infra.templates import Template, load_templates, template_settings
 from pool.store.clients import RedisClients
 from pool.store.pool_view import StoredPool
 
@@ -71,15 +73,20 @@ class HttpServerFailed(RuntimeError):
 class Root:
     """One process of vwe-pool: `role` api (HTTP only), worker (pool only) or all (both).
 
-    Every role serves HTTP (metrics and readiness at least); `worker` and `all` run a daemon.
+    Every role serves HTTP (metrics and readiness at least); `worker` and `all` run a daemon
+    for each template in `serving` (docs/deploy.md, "Templates"); `templates` are the defined
+    ones (default: `default` alone).
     """
 
     settings: Settings
     role: Role = "all"
+    templates: dict[str, Template] = field(default_factory=lambda: load_templates(None))
+    serving: list[str] = field(default_factory=lambda: [DEFAULT_TEMPLATE])
     metrics: Metrics = field(default_factory=Metrics)
     supervisor: Supervisor | None = None
     redis: RedisClients | None = None
-    daemon: Daemon | None = None
+    daemon: Daemon | None = None  # the first of `daemons`
+    daemons: dict[str, Daemon] = field(default_factory=dict)
     runtime: DockerRuntime | None = None
     api: ApiState | None = None
     http: _HttpServer | None = None
@@ -88,25 +95,40 @@ class Root:
 
     # ---------- building ----------
     def build(self) -> None:
-        """Build every component; no I/O yet (Redis and Docker clients connect lazily)."""
+        """Build every component; no I/O yet (Redis and Docker clients connect lazily).
+        Raises ConfigError when a template breaks a rule."""
         s = self.settings
         self.metrics.watch_disk(DiskCollector(s.data_dir))
         self.supervisor = Supervisor(self.metrics.task_restarts)
         self.redis = RedisClients.connect(s)
-        api_store = self.redis.store(self.redis.api, s)
-        pool: PoolControl
         if self.role in ("all", "worker"):
             # `api` runs no pool and needs no Docker engine.
             self.runtime = DockerRuntime()
-            daemon_store = self.redis.store(self.redis.daemon, s)
-            self.daemon = Daemon(s, self.metrics, daemon_store, self.runtime, self.supervisor)
-            pool = DaemonPool(self.daemon)
-        else:
-            pool = StoredPool(api_store, s.pool_policy(), s.redis_timeout_s)
-        self.api = ApiState(settings=s, metrics=self.metrics, store=api_store,
-                            waiters=JobWaiters(self.redis.events, api_store.events), pool=pool,
-                            answers=AnswerCache(s.api_answer_cache_s),
-                            supervisor=self.supervisor)
+        # Any process takes any defined template's jobs; it runs the pools of `serving`.
+        served: dict[str, TemplateApi] = {}
+        for name, ts in template_settings(s, self.templates).items():
+            api_store = self.redis.store(self.redis.api, ts)
+            pool: PoolControl
+            if self.runtime is not None and name in self.serving:
+                # The first daemon's loops are the process's; each other one supervises its
+                # own, so its drain stops only those.
+                supervisor = (self.supervisor if not self.daemons
+                              else Supervisor(self.metrics.task_restarts))
+                daemon = Daemon(ts, self.metrics, self.redis.store(self.redis.daemon, ts),
+                                self.runtime, supervisor)
+                self.daemons[name] = daemon
+                pool = DaemonPool(daemon)
+            else:
+                pool = StoredPool(api_store, ts.pool_policy(), ts.redis_timeout_s)
+            served[name] = TemplateApi(api_store, pool, ts.map_resolution,
+                                       self.templates[name].options.as_dict(),
+                                       local=name in self.daemons)
+        self.daemon = next(iter(self.daemons.values()), None)
+        default = served[DEFAULT_TEMPLATE]
+        self.api = ApiState(settings=s, metrics=self.metrics, store=default.store,
+                            waiters=JobWaiters(self.redis.events, default.store.events),
+                            pool=default.pool, answers=AnswerCache(s.api_answer_cache_s),
+                            supervisor=self.supervisor, templates=served)
         config = uvicorn.Config(create_app(self.api, self.role), host=s.api_host, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=HTTP_GRACE_S, **server_options(s))
@@ -157,11 +179,12 @@ class Root:
         if self.api is None:
             self.build()
         assert self.api is not None and self.http is not None and self.supervisor is not None
-        await self.api.store.ensure_group()
+        for template in self.api.templates.values():
+            await template.store.ensure_group()
         if self.role != "worker":  # a worker serves no long-polls
             self.supervisor.spawn("events", self.api.waiters.run)
-        if self.daemon is not None:
-            await self.daemon.start()  # spawns the dispatcher, schedules the periodic jobs
+        for daemon in self.daemons.values():
+            await daemon.start()  # spawns the dispatcher, schedules the periodic jobs
         self._http_task = asyncio.create_task(self._serve_http(), name="http")
         while not self.http.started:
             if self._http_task.done():
@@ -209,14 +232,19 @@ class Root:
 
         await step("stop HTTP intake", self._stop_http)
         # Stop taking jobs, wait for the ones in flight (VWE_DRAIN_TIMEOUT_S), give back the
-        # rest, remove the containers: the daemon's own drain, which never raises.
-        if self.daemon is not None:
-            await step("drain the daemon", self.daemon.stop)
+        # rest, remove the containers: the daemon's own drain, which never raises. Several
+        # templates' daemons drain together: none takes jobs while another waits.
+        if self.daemons:
+            await step("drain the daemons", self._drain_daemons)
         if self.supervisor is not None:
             await step("stop background loops", self.supervisor.stop)
         await step("close clients", self._close_clients)
         log.info("shutdown finished", clean=clean)
         return clean
+
+    async def _drain_daemons(self) -> bool:
+        results = await asyncio.gather(*(d.stop() for d in self.daemons.values()))
+        return all(results)
 
     async def _stop_http(self) -> None:
         if self.http is None or self._http_task is None:
@@ -238,9 +266,12 @@ class Root:
             raise errors[0]
 
 
-def serve(settings: Settings, role: Role = "all") -> int:
-    """Run one process until SIGINT/SIGTERM; the exit code (0 = clean shutdown)."""
-    root = Root(settings, role)
+def serve(settings: Settings, role: Role = "all", templates: dict[str, Template] | None = None,
+          serving: list[str] | None = None) -> int:
+    """Run one process until SIGINT/SIGTERM; the exit code (0 = clean shutdown). Raises
+    ConfigError when a template breaks a rule."""
+    root = Root(settings, role, templates or load_templates(None),
+                serving or [DEFAULT_TEMPLATE])
     root.build()
     assert root.http is not None
     # uvloop when installed, as uvicorn chooses it ("auto").

@@ -63,18 +63,26 @@ class PoolCollector(Collector):
         autoscale = GaugeMetricFamily("vwe_autoscale_target",
                                       "Warm target the autoscaler chose, with its reason",
                                       labels=["template", "reason"])
+        # One pool per template: the unlabelled series are the sum (queue depth) or all-of
+        # (up) over the process's pools, so each is exposed once whatever the templates.
+        waiting = 0
+        components: dict[str, bool] = {}
         for pool in self.pools:
             counts = pool.state_counts()
             for state in POOL_STATES:
                 containers.add_metric([pool.template, state], counts.get(state, 0))
             target.add_metric([pool.template], pool.target())
             cap.add_metric([pool.template], pool.cap())
-            depth.add_metric([], pool.queue_depth())
+            waiting += pool.queue_depth()
             for component, ok in pool.component_up().items():
-                up.add_metric([component], 1.0 if ok else 0.0)
+                components[component] = components.get(component, True) and ok
             choice = pool.autoscale_choice()
             if choice is not None:
                 autoscale.add_metric([pool.template, choice[1]], choice[0])
+        if self.pools:
+            depth.add_metric([], waiting)
+        for component, ok in components.items():
+            up.add_metric([component], 1.0 if ok else 0.0)
         yield from (containers, target, cap, depth, up, autoscale)
 
 

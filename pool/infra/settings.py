@@ -88,8 +88,16 @@ class Settings(BaseSettings):
     redis_api_connections: int = Field(64, ge=2, le=10_000)
     redis_daemon_connections: int = Field(16, ge=4, le=1000)
 
+    # --- templates (pool/infra/templates.py; docs/deploy.md, "Templates") ---
+    # The TOML file defining the templates; unset: only `default`, from these settings.
+    templates_file: Path | None = None
+    # The templates this process runs a pool for (comma-separated; `serve --templates`).
+    templates: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_.,\s-]{0,511}$")
+
     # --- identity ---
     pool_name: str = Field("vwe", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+    # The template of a pool (vwe.template label, metrics label, key scope): set per pool
+    # from the templates (`pool.infra.templates.Template.settings_for`).
     template: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
     instance_id: str = Field(default_factory=_default_instance, min_length=1, max_length=100)
     # The instance lease's TTL: a daemon silent this long is taken for dead and its containers
@@ -172,6 +180,11 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and not data.get("worlds_dir"):
             data = {**data, "worlds_dir": Path(data.get("data_dir") or "data") / "worlds"}
         return data
+
+    @field_validator("templates_file", mode="before")
+    @classmethod
+    def _no_file(cls, value: Any) -> Any:
+        return None if value == "" else value  # VWE_TEMPLATES_FILE= means none, not "."
 
     @field_validator("redis_sentinels", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ import redis
 
 from pool.core.exceptions import ConfigError
 from pool.infra.settings import Settings, load_settings
+from pool.infra.templates import load_templates
 from pool.sim.engine import SimResult, recommend, simulate
 from pool.sim.workload import (
     Constant,
@@ -26,8 +27,7 @@ from pool.sim.workload import (
     poisson_arrivals,
     read_numbers,
 )
-from pool.store import keys
-from pool.store.traces import read_trace
+from pool.store.traces import arrivals_key, read_trace
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -67,7 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "What-if: replay arrivals against simulated pools of several sizes (and the "
         "autoscaler), using the daemon's own decisions, and report latency and cost. The "
         "pool policy (max_uses, max_age_s, idle_ttl_s, surplus_idle_s, max_concurrent_boots, "
-        "min, max) comes from the VWE_* settings.")
+        "min, max) comes from the VWE_* settings, or from one template's with --template.")
+    parser.add_argument("--template", metavar="NAME",
+                        help="simulate this template's pool: its size, max and resources "
+                             "(VWE_TEMPLATES_FILE) and, with --from-redis, its own arrivals "
+                             "and boot times (default: default)")
     src = parser.add_argument_group("arrivals (one of)")
     src.add_argument("--trace", metavar="FILE",
                      help="arrival times: a JSON list (unix times or offsets in seconds) or a "
@@ -130,6 +134,12 @@ def _redis_client(url: str) -> redis.Redis:
 def main(args: argparse.Namespace) -> int:
     try:
         settings = _load_settings()
+        if args.template:  # that template's policy, resources and records
+            templates = load_templates(settings.templates_file)
+            if args.template not in templates:
+                raise ConfigError(f"--template: no template {args.template!r}; defined: "
+                                  f"{', '.join(sorted(templates))}")
+            settings = templates[args.template].settings_for(settings)
     except ConfigError as exc:
         return _fail(str(exc))
 
@@ -146,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
     if args.from_redis or args.export_trace:
         try:
             client = _redis_client(settings.redis_url)
-            recorded = read_trace(client, settings.pool_name)
+            recorded = read_trace(client, settings.pool_name, template=settings.template)
         except Exception as exc:
             return _fail(f"cannot read the trace from Redis at {settings.redis_url}: {exc}", 1)
         if args.export_trace:
@@ -155,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
             return 0
         if not recorded.arrivals:
             return _fail(f"no arrivals recorded under "
-                         f"{keys.key(keys.ARRIVALS_KEY, settings.pool_name)}", 1)
+                         f"{arrivals_key(settings.pool_name, settings.template)}", 1)
         arrivals = normalize_trace(recorded.arrivals)
         if generation is None and recorded.generation_s:
             generation = _model(recorded.generation_s, args.fit)

@@ -29,11 +29,12 @@ class RedisClients:
                    daemon=connect_redis(settings, "daemon", health), health=health)
 
     def store(self, client: ObservedRedis, settings: Settings) -> JobStore:
-        """The job store over `client` (one of `api`, `daemon`); submits wait for
-        VWE_REDIS_MIN_REPLICAS replicas."""
+        """The job store of `settings.template` over `client` (one of `api`, `daemon`);
+        submits wait for VWE_REDIS_MIN_REPLICAS replicas."""
         return JobStore(client, settings.pool_name, settings.result_ttl_s, settings.queue_max,
                         min_replicas=settings.redis_min_replicas,
-                        wait_timeout_s=settings.redis_wait_timeout_s)
+                        wait_timeout_s=settings.redis_wait_timeout_s,
+                        template=settings.template)
 
     async def close(self) -> None:
         """Close every client, each whatever happened to the others; raises the first

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
 from pool.core.exceptions import QueueFull
-from pool.core.jobs import Artifact, Job, encode_artifacts, new_job_id
+from pool.core.jobs import DEFAULT_TEMPLATE, Artifact, Job, encode_artifacts, new_job_id
 from pool.core.pool_policy import PoolPolicy
 from pool.core.states import JobState
 from pool.infra.logs import get_logger
@@ -121,16 +121,24 @@ def _entry(entry_id: Any, fields: dict[Any, Any]) -> StreamEntry:
 
 
 class JobStore:
+    """The jobs of one template of a pool (`template`; docs/deploy.md, "Templates"): its own
+    stream, queue depth, arrivals, boot times, policy and container records; job records,
+    seed keys and events shared with the pool's other templates, so a job is found by its id
+    alone."""
+
     def __init__(self, redis: aioredis.Redis, pool_name: str, result_ttl_s: int,
-                 queue_max: int, *, min_replicas: int = 0, wait_timeout_s: float = 1.0) -> None:
+                 queue_max: int, *, min_replicas: int = 0, wait_timeout_s: float = 1.0,
+                 template: str = DEFAULT_TEMPLATE) -> None:
         # redis-py types every reply as a union of sync and async shapes; the replies used
         # here are decoded explicitly, so the client is held untyped.
         self.redis: Any = redis
         self.pool = pool_name
+        self.template = template
+        self.scope = k.scope(pool_name, template)
         self.result_ttl_s = result_ttl_s
         self.queue_max = queue_max
-        self.stream = k.key(k.JOB_STREAM, pool_name)
-        self.depth_key = k.key(k.QUEUE_DEPTH_KEY, pool_name)
+        self.stream = k.key(k.JOB_STREAM, self.scope)
+        self.depth_key = k.key(k.QUEUE_DEPTH_KEY, self.scope)
         self.job_prefix = k.key(k.JOB_KEY_PREFIX, pool_name)
         self.events = k.key(k.EVENTS_CHANNEL_PREFIX, pool_name)
         self._submit_sha = self.redis.register_script(_SUBMIT_LUA).sha
@@ -146,6 +154,8 @@ class JobStore:
     def seed_key(self, seed: str, generator: str, options: dict[str, Any] | str) -> str:
         """`options` as a dict, or already encoded by `_options_text`."""
         opts = options if isinstance(options, str) else _options_text(options)
+        if self.template != DEFAULT_TEMPLATE:  # another kind of worker: another world
+            generator = f"{generator}@{self.template}"
         return k.key(k.SEED_KEY_PREFIX, self.pool, f"{generator}:{opts}:{seed}")
 
     async def ensure_group(self) -> None:
@@ -164,17 +174,18 @@ class JobStore:
     async def submit(self, seed: str, seed_hash: int, generator: str,
                      options: dict[str, Any]) -> Submission:
         job = Job(id=new_job_id(), seed=seed, status=JobState.QUEUED, seed_hash=seed_hash,
-                  generator=generator, options=options, queued_at=time.time())
+                  generator=generator, options=options, queued_at=time.time(),
+                  template=self.template)
         options_text = _options_text(options)
         fields = {
             "id": job.id, "seed": seed, "seed_hash": str(seed_hash), "generator": generator,
             "options": options_text, "status": job.status.value,
-            "attempts": "0", "queued_at": repr(job.queued_at),
+            "attempts": "0", "queued_at": repr(job.queued_at), "template": self.template,
         }
         result = await self._submits.run_script(
             _SUBMIT_LUA, self._submit_sha,
             keys=[self.seed_key(seed, generator, options_text), self.depth_key, self.stream,
-                  k.key(k.ARRIVALS_KEY, self.pool)],
+                  k.key(k.ARRIVALS_KEY, self.scope)],
             args=[self.job_prefix, job.id, fields["queued_at"], self.queue_max,
                   self.result_ttl_s, max(10_000, 10 * self.queue_max), orjson.dumps(fields)],
         )
@@ -333,44 +344,46 @@ class JobStore:
     async def load_policy(self, base: PoolPolicy) -> PoolPolicy:
         """The persisted run-time policy laid over `base` (the configured one); an invalid
         stored value is ignored with a warning."""
-        raw = await self.redis.hgetall(k.key(k.POLICY_KEY, self.pool))
+        raw = await self.redis.hgetall(k.key(k.POLICY_KEY, self.scope))
         policy, problems = base.overlay({_s(name): _s(v) for name, v in raw.items()})
         for problem in problems:
             log.warning("ignoring an invalid persisted policy value", problem=problem)
         return policy
 
     async def save_policy(self, policy: PoolPolicy) -> None:
-        await self.redis.hset(k.key(k.POLICY_KEY, self.pool), mapping=policy.to_hash())
+        await self.redis.hset(k.key(k.POLICY_KEY, self.scope), mapping=policy.to_hash())
 
     async def publish(self, instance: str, snapshot: dict[str, Any],
                       boot_times: Sequence[float] = ()) -> None:
         """This daemon's containers for `GET /v1/pool` anywhere, and its new boot times.
         (Its liveness is the instance lease, renewed elsewhere: `pool.daemon.lease`.)"""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(k.key(k.CONTAINERS_KEY, self.pool, instance), json.dumps(snapshot),
+            pipe.set(k.key(k.CONTAINERS_KEY, self.scope, instance), json.dumps(snapshot),
                      ex=k.CONTAINER_RECORD_TTL_S)
             if boot_times:
-                key = k.key(k.BOOT_TIMES_KEY, self.pool)
+                key = k.key(k.BOOT_TIMES_KEY, self.scope)
                 pipe.lpush(key, *(round(t, 4) for t in boot_times))
                 pipe.ltrim(key, 0, k.BOOT_TIMES_KEPT - 1)
             await pipe.execute()
 
     async def forget_daemon(self, instance: str) -> None:
         """Drop the published containers; the lease is released by its holder only."""
-        await self.redis.delete(k.key(k.CONTAINERS_KEY, self.pool, instance))
+        await self.redis.delete(k.key(k.CONTAINERS_KEY, self.scope, instance))
 
     async def alive_daemons(self) -> set[str]:
+        """Instances holding a lease, of every template: the lease is per instance and
+        pool-wide (a process serving several templates runs an instance per template)."""
         prefix = k.key(k.HEARTBEAT_KEY_PREFIX, self.pool)
         return {_s(k)[len(prefix):] async for k in self.redis.scan_iter(match=prefix + "*")}
 
     async def pool_snapshots(self) -> list[dict[str, Any]]:
-        prefix = k.key(k.CONTAINERS_KEY, self.pool)
+        prefix = k.key(k.CONTAINERS_KEY, self.scope)
         keys = [k async for k in self.redis.scan_iter(match=prefix + "*")]
         values = await self.redis.mget(keys) if keys else []
         return [json.loads(v) for v in values if v]
 
     async def arrivals(self, since: float) -> list[float]:
-        key = k.key(k.ARRIVALS_KEY, self.pool)
+        key = k.key(k.ARRIVALS_KEY, self.scope)
         await self.redis.zremrangebyscore(key, 0, time.time() - k.ARRIVALS_RETENTION_S)
         return [float(s) for _, s in await self.redis.zrangebyscore(key, since, "+inf",
                                                                      withscores=True)]

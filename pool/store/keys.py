@@ -1,6 +1,13 @@
 """The Redis schema: every key, prefix and TTL, in one place. Keys live under the pool's name
 (`{p}`). Only `pool.store` reads and writes them (docs/architecture.md, "Redis schema"); tests
-build keys from these constants."""
+build keys from these constants.
+
+One pool per template (docs/deploy.md, "Templates"): the job stream, queue depth, arrivals,
+boot times, policy and container records are a template's own, under `scope(pool, template)`;
+job records, seed keys, events, leases, fencing and owner records are shared by the pool.
+"""
+
+from pool.core.jobs import DEFAULT_TEMPLATE
 
 # Stream of job ids waiting to run; one consumer group of daemons reads it.
 JOB_STREAM = "{p}:stream:jobs"
@@ -44,6 +51,12 @@ ARRIVALS_RETENTION_S = 24 * 3600
 BOOT_TIMES_KEPT = 1000
 # Container records expire if no daemon refreshes them (a dead daemon's view goes stale).
 CONTAINER_RECORD_TTL_S = 30
+
+
+def scope(pool: str, template: str) -> str:
+    """The `{p}` of one template's own keys: the pool name for `default` (so its keys are the
+    ones a pool had before templates), `pool/template` for the others."""
+    return pool if template == DEFAULT_TEMPLATE else f"{pool}/{template}"
 
 
 def key(template: str, pool: str, suffix: str = "") -> str:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pool.core.jobs import DEFAULT_TEMPLATE
 from pool.store import keys
 
 
@@ -33,16 +34,23 @@ def _num(raw: dict[str, str], name: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def read_trace(client: Any, pool_name: str, batch: int = 500) -> RecordedTrace:
-    """Arrivals from `{pool}:arrivals`, generation times from the job hashes and the
-    daemons' latest boot times from `{pool}:boots`.
+def arrivals_key(pool_name: str, template: str = DEFAULT_TEMPLATE) -> str:
+    """Where one template's arrivals are recorded (for messages that name it)."""
+    return keys.key(keys.ARRIVALS_KEY, keys.scope(pool_name, template))
+
+
+def read_trace(client: Any, pool_name: str, batch: int = 500,
+               template: str = DEFAULT_TEMPLATE) -> RecordedTrace:
+    """One template's arrivals (`{pool}:arrivals`, `{pool}/{template}:arrivals` for another
+    than `default`), generation times from the job hashes and the template's daemons' latest
+    boot times (`{pool}:boots`, likewise).
 
     A job's generation time is its recorded `generation_s` (the agent's own time); a job
     without it falls back to finished_at - started_at when it ran warm (a cold run's span
     includes the boot). `client` is a synchronous redis-py client.
     """
-    arrivals_key = keys.key(keys.ARRIVALS_KEY, pool_name)
-    entries = client.zrange(arrivals_key, 0, -1, withscores=True)
+    scope = keys.scope(pool_name, template)
+    entries = client.zrange(arrivals_key(pool_name, template), 0, -1, withscores=True)
     ids = [_text(member) for member, _ in entries]
     arrivals = sorted(float(score) for _, score in entries)
     prefix = keys.key(keys.JOB_KEY_PREFIX, pool_name)
@@ -67,5 +75,5 @@ def read_trace(client: Any, pool_name: str, batch: int = 500) -> RecordedTrace:
             if gen is not None and gen > 0:
                 generation.append(gen)
     boots = [float(_text(v)) for v in
-             client.lrange(keys.key(keys.BOOT_TIMES_KEY, pool_name), 0, -1)]
+             client.lrange(keys.key(keys.BOOT_TIMES_KEY, scope), 0, -1)]
     return RecordedTrace(arrivals, generation, launches, [b for b in boots if b > 0])

@@ -81,3 +81,14 @@ def test_serve_refuses_an_invalid_setting_naming_it() -> None:
     result = run("serve", env={"VWE_POOL_MAX": "zero"}, timeout=30)
     assert result.returncode == 2
     assert "VWE_POOL_MAX" in result.stderr and "integer" in result.stderr
+
+
+def test_serve_refuses_a_bad_template_naming_the_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "templates.toml"
+    path.write_text("[templates.preview]\nmemory = 'lots'\n")
+    result = run("serve", env={"VWE_TEMPLATES_FILE": str(path)}, timeout=30)
+    assert result.returncode == 2
+    assert str(path) in result.stderr and "template 'preview': memory" in result.stderr
+    result = run("serve", "--templates", "default,nosuch", timeout=30,
+                 env={"VWE_TEMPLATES_FILE": ""})
+    assert result.returncode == 2 and "no template 'nosuch'; defined: default" in result.stderr

@@ -69,3 +69,17 @@ def test_cli_refuses_bad_input(clean_env: Path, capsys: pytest.CaptureFixture[st
     assert code == 2 and "cannot read --trace" in err
     with pytest.raises(SystemExit):
         cli.main(["simulate", "--rate", "1", "--boot", "weird:1"])
+
+
+def test_cli_simulates_one_template_with_its_own_cap(
+        clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    templates = clean_env / "templates.toml"
+    templates.write_text("[templates.preview]\nsize = 1\nmax = 3\n")
+    monkeypatch.setenv("VWE_TEMPLATES_FILE", str(templates))
+    code, out, err = run_cli(["--template", "preview", "--rate", "0.1", "--duration", "600",
+                              "--sizes", "0-2", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["inputs"]["max"] == 3  # the template's cap, not VWE_POOL_MAX (8)
+    code, out, err = run_cli(["--template", "huge", "--rate", "0.1", "--sizes", "0-2"], capsys)
+    assert code == 2 and "--template: no template 'huge'; defined: default, preview" in err
