@@ -5,7 +5,8 @@ Each "host" is its own `dockerd` (own socket, data root, exec root, pidfile; the
 loaded into it with `docker save | docker load`) with one `vwe-pool serve --role worker` and a
 host-local data folder. Shared: a Redis primary with replicas and three Sentinels
 (`redisha.py`), one worlds folder, and API processes (`--role api`). The shared Docker engine
-and the shared Redis are never touched.
+and the shared Redis are never touched. The engines' folders are the run's own (under its root
+folder, so two runs never share one) and are removed, mounts first, when the cluster stops.
 
 Run by tests/integration/test_multihost.py, bench/bench_multihost.py and, for an operator,
 `scripts/multihost.sh` (prints the report as JSON; exit 1 when a job was lost, duplicated or a
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -35,12 +37,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from daemonproc import DaemonProcess
+from ownprocs import remove_engine_dir
 from redisha import RedisHA, env_for
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("VWE_WORKER_IMAGE", "vwe-worker:latest")
-# The engines' data roots (with the worker image loaded) are kept here between runs.
-ENGINES_DIR = Path(os.environ.get("VWE_MULTIHOST_ENGINES", "/tmp/vwe-mh-engines"))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -169,7 +170,9 @@ class Cluster:
                  resolution: int = 64, extra_env: dict[str, str] | None = None) -> None:
         self.root = root
         self.pool = f"mh-{uuid.uuid4().hex[:6]}"
-        self.engines = [Engine(f"h{i}", ENGINES_DIR / f"h{i}") for i in range(hosts)]
+        # This run's engines (short: the engines' unix socket paths must stay under 108 bytes).
+        self.engines_dir = root / "e"
+        self.engines = [Engine(f"h{i}", self.engines_dir / f"h{i}") for i in range(hosts)]
         self.ha = RedisHA(root / "redis", replicas=replicas)
         self.worlds = root / "worlds"
         self.apis_wanted = apis
@@ -193,20 +196,34 @@ class Cluster:
         return DaemonProcess({**self.env, **env_for(self.ha), **env}, log)
 
     def start(self, workers: int | None = None) -> Cluster:
-        """Everything; only the first `workers` worker daemons (default: one per engine)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.worlds.mkdir(exist_ok=True)
-        self.ha.start()
-        threads = [threading.Thread(target=lambda e=e: e.start().load_image(IMAGE))
-                   for e in self.engines]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for i in range(len(self.engines) if workers is None else workers):
-            self.start_worker(i)
-        for i in range(self.apis_wanted):
-            self.apis.append(self._proc(f"api{i}").start(role="api"))
+        """Everything; only the first `workers` worker daemons (default: one per engine).
+        What started is stopped again (and the engines' folders removed) when a part fails."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.worlds.mkdir(exist_ok=True)
+            self.ha.start()
+            failed: list[BaseException] = []
+
+            def start_engine(e: Engine) -> None:
+                try:
+                    e.start().load_image(IMAGE)
+                except BaseException as exc:  # raised again on the caller's thread
+                    failed.append(exc)
+
+            threads = [threading.Thread(target=start_engine, args=(e,)) for e in self.engines]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if failed:
+                raise failed[0]
+            for i in range(len(self.engines) if workers is None else workers):
+                self.start_worker(i)
+            for i in range(self.apis_wanted):
+                self.apis.append(self._proc(f"api{i}").start(role="api"))
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_worker(self, i: int) -> DaemonProcess:
@@ -238,17 +255,23 @@ class Cluster:
                 "redis": redis}
 
     def stop(self) -> dict[str, int]:
-        """Drain every process; return the pool's containers left on each engine."""
+        """Drain every process, stop the engines and remove their folders; return the pool's
+        containers left on each engine. Safe to call again."""
         for p in [*self.apis, *(w for w in self.workers if w is not None)]:
             with contextlib.suppress(Exception):
-                p.stop(timeout=60)
+                if p.proc is not None:
+                    p.stop(timeout=60)
         left = {}
-        for e in self.engines:
-            if e.proc is not None and e.proc.poll() is None:
-                left[e.name] = len(e.containers(self.pool))
-                e.remove_all(self.pool)
-            e.stop()
-        self.ha.stop()
+        try:
+            for e in self.engines:
+                if e.proc is not None and e.proc.poll() is None:
+                    with contextlib.suppress(Exception):
+                        left[e.name] = len(e.containers(self.pool))
+                        e.remove_all(self.pool)
+                e.stop()
+        finally:
+            self.ha.stop()
+            remove_engine_dir(self.engines_dir)
         return left
 
     def generations(self) -> Counter[str]:
@@ -422,6 +445,7 @@ def prove(root: Path, rate: float = 4.0, warmup_s: float = 5.0, after_s: float =
         left = c.stop()
     report["leaked_containers"] = sum(left.values())
     report["leaked_by_engine"] = left
+    report["engines_removed"] = not c.engines_dir.exists()
     return report
 
 
@@ -433,7 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-replicas", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs)")
     args = parser.parse_args(argv)
-    root = Path(f"/tmp/vwe-mh-{uuid.uuid4().hex[:6]}")
+    # SIGTERM (an operator's kill, a CI timeout) unwinds like Ctrl-C: the engines, Redis and
+    # daemons are stopped and the run's folders removed by the `finally` blocks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    root = Path(tempfile.mkdtemp(prefix="vwe-mh-", dir="/tmp"))
     try:
         report = prove(root, rate=args.rate, hosts=args.hosts, replicas=args.replicas,
                        min_replicas=args.min_replicas)

@@ -25,6 +25,32 @@ import requests.exceptions
 from daemonproc import free_port
 
 
+def mounts_under(folder: Path) -> list[Path]:
+    """Mount points at or below `folder` (from /proc/self/mountinfo), deepest first."""
+    base = os.path.realpath(folder)
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            # Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == base or point.startswith(base + "/"):
+                found.append(Path(point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_engine_dir(folder: Path) -> None:
+    """Remove a stopped (or killed) engine's folder: first lazily unmount whatever it left
+    mounted there (its data root, containers' root filesystems, network namespaces), deepest
+    first, so nothing below is removed through a mount or left busy; then the files.
+
+    Raises OSError when the folder is still there afterwards."""
+    for point in mounts_under(folder):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():
+        raise OSError(f"could not remove {folder}: {mounts_under(folder) or 'files left'}")
+
+
 class RedisServer:
     """`redis-server` on a free port, no persistence unless asked: restart = empty."""
 
@@ -164,8 +190,7 @@ class Dockerd:
                 self.remove_all("vwe.pool")
         self.stop()
         # Containers' mounts live under the roots; unmount what a killed engine left.
-        subprocess.run(["umount", "-R", "-l", str(self.dir)], capture_output=True, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_engine_dir(self.dir)
 
 
 # ---- fixtures: import them into a test module that uses them ----
