@@ -33,8 +33,8 @@ except ImportError:  # pragma: no cover - exercised in images without numba
 # other modules, so a change to one kernel could leave stale machine code behind. The cache
 # folder is therefore keyed by a digest of every kernel source (NUMBA_CACHE_DIR, or
 # worldgen/__pycache__/numba, then the digest).
-_KERNEL_SOURCES = ("jitcore.py", "jitheight.py", "jitworld.py", "jitrender.py", "fastworld.py",
-                   "fastnoise.py", "perlin.py")
+_KERNEL_SOURCES = ("jitcore.py", "jitheight.py", "jitworld.py", "jitrender.py", "jitriver.py",
+                   "jitgrid.py", "jitplace.py", "fastworld.py", "fastnoise.py", "perlin.py")
 
 
 def _kernel_cache_dir() -> str:

@@ -56,7 +56,8 @@ from worldgen.jitcore import (
 from worldgen.jitheight import K01 as KH01
 from worldgen.jitheight import K02 as KH02
 from worldgen.jitheight import K05 as KH05
-from worldgen.jitheight import K1, K2, K4, _squash, add_rivers, biome_norm, multiplier, river_weight
+from worldgen.jitheight import K1, K2, K4, _squash, add_rivers, biome_norm, multiplier
+from worldgen.jitriver import river_weight
 
 # 8 base-height noises, the masks of off0, off4, off1, off2, then the detail noises of
 # GetBiomeHeight at 0.01, 0.02, 0.05, 0.1, 0.4 and 0.2 of (w + 100000 + off3)
@@ -241,9 +242,9 @@ def _norm(b: int, offs: np.ndarray, mmd: float, base: float, wx: float, wy: floa
 
 
 @njit
-def heights_grid_sep(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray,
-                     starts: np.ndarray, pts: np.ndarray, state: np.ndarray, snap: np.ndarray,
-                     xs: np.ndarray, zs: np.ndarray, out: np.ndarray) -> None:
+def heights_grid_sep(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray,
+                     idx: np.ndarray, pts: np.ndarray, state: np.ndarray, xs: np.ndarray,
+                     zs: np.ndarray, out: np.ndarray) -> None:
     """``GetHeight`` on the grid ``zs`` (rows) x ``xs`` (columns), row-major order, as
     :func:`worldgen.jitworld.point_height` per point (``state`` advances query by query)."""
     nx = xs.size
@@ -273,7 +274,7 @@ def heights_grid_sep(offs: np.ndarray, consts: np.ndarray, keys: np.ndarray,
             rw[0] = 0.0
             rw[1] = 0.0
             if b != 256 and b != 32:
-                river_weight(keys, starts, pts, state, snap, wx, wy, rw)
+                river_weight(meta, idx, pts, state, wx, wy, rw)
             if b == 1 or b == 16 or b == 8 or b == 4 or b == 64:
                 f = _norm(b, offs, mmd, base, wx, wy, rw, j, xi, xf, xu, yi, yf, yv)
             else:

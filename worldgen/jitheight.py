@@ -1,10 +1,8 @@
-"""Scalar kernels of the fast path: the per-biome heights, AshLands and ``GetRiverWeight``.
+"""Scalar kernels of the fast path: the per-biome heights and AshLands.
 
 Statement for statement the numpy reference (:mod:`worldgen.terrain`, :mod:`worldgen.ashlands`,
-:mod:`worldgen.fastnoise`, :mod:`worldgen.rivergrid`), per point, in the conventions of
-:mod:`worldgen.jitcore`. The river-point grid is a sorted key array with CSR offsets; the
-``GetRiverWeight`` cache is ``state`` = [cell key, stale flag] plus a snapshot of the cell's old
-points (used only while the cached cell is stale, i.e. right after a render changed it).
+:mod:`worldgen.fastnoise`), per point, in the conventions of :mod:`worldgen.jitcore`.
+``GetRiverWeight`` and the river-point grid are in :mod:`worldgen.jitriver`.
 """
 
 from __future__ import annotations
@@ -43,97 +41,6 @@ K003, K002, K12, K137 = _w(0.003), _w(0.002), _w(1.2), _w(0.137)
 SEA = _w(0.15)
 K014, K012, K0139, K0128, K085 = _w(0.14), _w(0.12), _w(0.139), _w(0.128), _w(0.85)
 K033, K055, K14 = _w(0.33), _w(0.055), _w(1.4)
-GRID_SHIFT = 32  # key = (gx << 32) ^ (gy & 0xFFFFFFFF)
-
-
-@njit
-def cell_key(wx: float, wy: float) -> int:
-    gx = math.floor(r32((wx + 32.0) / 64.0))
-    gy = math.floor(r32((wy + 32.0) / 64.0))
-    return (gx << 32) ^ (gy & 0xFFFFFFFF)
-
-
-@njit
-def _weight_of(pts: np.ndarray, lo: int, hi: int, wx: float, wy: float,
-               out: np.ndarray) -> None:
-    weight = 0.0
-    acc = 0.0
-    wsum = 0.0
-    for i in range(lo, hi):
-        dx = r32(pts[i, 0] - wx)
-        dy = r32(pts[i, 1] - wy)
-        d2 = r32(r32(dx * dx) + r32(dy * dy))
-        if d2 < pts[i, 3]:
-            d = r32(math.sqrt(d2))
-            w = r32(1.0 - d / pts[i, 2])
-            if w > weight:
-                weight = w
-            acc = r32(acc + pts[i, 2] * w)
-            wsum = r32(wsum + w)
-    out[0] = weight
-    out[1] = r32(acc / wsum) if wsum > 0.0 else 0.0
-
-
-@njit
-def _weight_idx(pts: np.ndarray, index: np.ndarray, lo: int, hi: int, wx: float, wy: float,
-                out: np.ndarray) -> None:
-    """``GetWeight`` over the points ``index[lo:hi]`` (a cell's points, in order, that can
-    reach the query's 16 m square; the others cannot pass ``d2 < w2``)."""
-    weight = 0.0
-    acc = 0.0
-    wsum = 0.0
-    for k in range(lo, hi):
-        i = index[k]
-        dx = r32(pts[i, 0] - wx)
-        dy = r32(pts[i, 1] - wy)
-        d2 = r32(r32(dx * dx) + r32(dy * dy))
-        if d2 < pts[i, 3]:
-            d = r32(math.sqrt(d2))
-            w = r32(1.0 - d / pts[i, 2])
-            if w > weight:
-                weight = w
-            acc = r32(acc + pts[i, 2] * w)
-            wsum = r32(wsum + w)
-    out[0] = weight
-    out[1] = r32(acc / wsum) if wsum > 0.0 else 0.0
-
-
-@njit
-def river_weight(keys: np.ndarray, starts: np.ndarray, pts: np.ndarray, state: np.ndarray,
-                 snap: np.ndarray, wx: float, wy: float, out: np.ndarray) -> None:
-    """``GetRiverWeight`` with the cache: ``state`` = [cached key, stale, snapshot length,
-    the cached cell's index in ``keys`` or -1].
-
-    ``starts`` holds the CSR offsets of the cells and, after them, each cell's 4 x 4 table of
-    16 m squares listing the points that can reach the square (see ``fastworld.index_cells``).
-    """
-    key = cell_key(wx, wy)
-    if key == state[0]:
-        if state[1] == 1:
-            _weight_of(snap, 0, state[2], wx, wy, out)
-            return
-        i = state[3]  # the game's cache: the same cell's array, found last time
-    else:
-        state[0] = key
-        state[1] = 0
-        i = np.searchsorted(keys, key)
-        if not (i < keys.size and keys[i] == key):
-            i = -1
-        state[3] = i
-    if i >= 0:
-        n = keys.size
-        if starts.size > n + 1:
-            gx = math.floor(r32((wx + 32.0) / 64.0))
-            gy = math.floor(r32((wy + 32.0) / 64.0))
-            sx = min(3, max(0, math.floor((wx - (gx * 64.0 - 32.0)) / 16.0)))
-            sy = min(3, max(0, math.floor((wy - (gy * 64.0 - 32.0)) / 16.0)))
-            s = n + 1 + i * 16 + sy * 4 + sx
-            _weight_idx(pts, starts, starts[s], starts[s + 1], wx, wy, out)
-        else:
-            _weight_of(pts, starts[i], starts[i + 1], wx, wy, out)
-    else:
-        out[0] = 0.0
-        out[1] = 0.0
 
 
 @njit

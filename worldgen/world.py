@@ -84,13 +84,13 @@ class World:
         base = fast.base if fast is not None else self._base
         lakes = find_lakes(base, merge_points_fast if fast is not None else None)
         self.lakes = np.array(lakes, dtype=F32).reshape(-1, 2)
-        sink = fast if fast is not None else self._grid
-        self.rivers = tuple(place_rivers(base, lakes, self.offsets.river_seed, sink))
         seed = self.offsets.stream_seed
         if fast is not None:
+            self.rivers = tuple(fast.rivers(lakes, self.offsets.river_seed))
             self.streams = tuple(fast.streams(seed, False))
             fast.streams(seed, True)
             return
+        self.rivers = tuple(place_rivers(base, lakes, self.offsets.river_seed, self._grid))
         self.streams = tuple(place_streams(self._pregen, self._grid, seed, False,
                                            self._commit))
         place_streams(self._pregen, self._grid, seed, True, self._commit)
@@ -179,18 +179,15 @@ def reference_twin(world: World) -> World:
         ref._grid = world._grid
         return ref
 
-    def cell(key: int) -> tuple[int, int]:
-        return key >> 32, ((key & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
-
     def points(rows: npt.NDArray[np.float64]) -> CellPoints:
         p = rows.astype(F32)
         return CellPoints(*(np.ascontiguousarray(p[:, i]) for i in range(4)))
 
     grid = RiverGrid()
-    for k, key in enumerate(fast.keys.tolist()):
-        grid.cells[cell(key)] = points(fast.pts[fast.starts[k]:fast.starts[k + 1]])
-    grid.cache_cell = cell(int(fast.state[0]))
-    grid.cache_points = (points(fast.snap) if fast.state[1]
-                         else grid.cells.get(grid.cache_cell))
+    grid.cells = {cell: points(rows) for cell, rows in fast.cells().items()}
+    key = int(fast.state[0])
+    grid.cache_cell = (key >> 32, ((key & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
+    cached = fast.cells(int(fast.state[1])).get(grid.cache_cell)
+    grid.cache_points = points(cached) if cached is not None else None
     ref._grid = grid
     return ref

@@ -20,8 +20,8 @@ def _both(w: World, xs: np.ndarray, zs: np.ndarray) -> tuple[np.ndarray, np.ndar
     outs = []
     for kernel in (heights_grid_sep, heights_grid):
         out = np.empty((zs.size, xs.size), dtype=np.float64)
-        kernel(fast.offs, fast.consts, fast.keys, fast.starts, fast.pts, fast.state.copy(),
-               fast.snap, xs, zs, out)
+        kernel(fast.offs, fast.consts, fast.meta, fast.idx, fast.pts, fast.state.copy(), xs, zs,
+               out)
         outs.append(out.astype(np.float32).view(np.uint32))
     return outs[0], outs[1]
 
