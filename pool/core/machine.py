@@ -11,9 +11,10 @@ virtual time in the simulator) and returns the effects the driver must carry out
 - `Retire(id, reason)`: remove container `id` (already marked retiring), then call `removed`.
 
 The decisions themselves (what to boot, what to retire, whom to lease) are the pure functions
-of `pool.core.policy`; this module applies them. The simulator (`pool.sim.engine`) drives it;
-the daemon's `pool.daemon.warm_pool` applies the same decisions itself for now
-(docs/architecture.md, "One state machine").
+of `pool.core.policy`; this module applies them. Two drivers run it (docs/architecture.md, "One
+state machine"): the daemon's `pool.daemon.warm_pool.WarmPool` (unix time, Docker effects,
+ownership fencing) and the simulator's `pool.sim.engine` (virtual time, sampled durations).
+Neither changes a record itself: they carry out the effects and report what came of them.
 """
 
 from __future__ import annotations
@@ -58,18 +59,23 @@ class LeaseStep:
 class PoolMachine:
     """One pool's containers and the transitions between their states.
 
-    `new_id()` names a container about to boot. `boot_backoff_s`/`boot_backoff_max_s` are
+    `new_id()` names a container about to boot. `boot_timeout_s` is VWE_BOOT_TIMEOUT_S: a boot
+    not ready by `boot_deadline(id)` has failed. `boot_backoff_s`/`boot_backoff_max_s` are
     VWE_BOOT_BACKOFF_S and VWE_BOOT_BACKOFF_MAX_S: after consecutive failed boots, booting
     holds off for a doubling time (`pool.core.policy.boot_backoff`).
     """
 
-    def __init__(self, policy: PoolPolicy, *, new_id: Callable[[], str],
+    def __init__(self, policy: PoolPolicy, *, new_id: Callable[[], str], boot_timeout_s: float,
                  boot_backoff_s: float, boot_backoff_max_s: float) -> None:
         self.policy = policy
         self.new_id = new_id
+        self.boot_timeout_s = boot_timeout_s
         self.boot_backoff_s = boot_backoff_s
         self.boot_backoff_max_s = boot_backoff_max_s
         self.records: dict[str, ContainerRecord] = {}
+        # Adopted containers of another image or worker spec: outside every decision (never
+        # leased, no slot under the cap), retired once the target is warm with current ones.
+        self.outdated: dict[str, ContainerRecord] = {}
         # The autoscaler's (target, reason) while autoscaling is on.
         self.autoscaled: tuple[int, str] | None = None
         self.closing = False
@@ -109,6 +115,11 @@ class PoolMachine:
         """Boots failed in a row (reset by a boot that becomes ready)."""
         return self._boot_failures
 
+    def boot_deadline(self, cid: str) -> float:
+        """When booting container `cid` has failed if not ready (its boot began at
+        `created_at`). Raises KeyError for an unknown id."""
+        return self.records[cid].created_at + self.boot_timeout_s
+
     def boots_blocked(self, now: float) -> bool:
         return self.closing or not self.engine_up or now < self._boots_blocked_until
 
@@ -122,12 +133,17 @@ class PoolMachine:
         """Boot and retire until warm capacity meets the target: after every change."""
         if self.closing:
             return []
-        if not self.filled:
-            warm = sum(1 for r in self.records.values() if r.state is ContainerState.WARM)
-            self.filled = warm >= min(self.target(), self.cap())
+        warm = sum(1 for r in self.records.values() if r.state is ContainerState.WARM)
+        warm_enough = warm >= min(self.target(), self.cap())
+        self.filled = self.filled or warm_enough
+        effects: list[Effect] = []
+        if warm_enough:  # rolling: an outdated container goes once current ones cover the target
+            for cid in list(self.outdated):
+                retire = self._retire(cid, RecycleReason.OUTDATED)
+                if retire is not None:
+                    effects.append(retire)
         plan = decide.plan(self.records_list(), self.policy, now, self.target(),
                            self.boots_blocked(now))
-        effects: list[Effect] = []
         for cid, reason in plan.retire:
             retire = self._retire(cid, reason)
             if retire is not None:
@@ -163,6 +179,12 @@ class PoolMachine:
         self._dirty = True
         return self.reconcile(now)
 
+    def set_engine_up(self, up: bool) -> None:
+        """What the driver last saw of the Docker engine; the driver replans when it is back."""
+        if up != self.engine_up:
+            self.engine_up = up
+            self._dirty = True
+
     def set_autoscaled(self, choice: tuple[int, str] | None) -> None:
         """The autoscaler's (target, reason), or None while autoscaling is off."""
         if choice != self.autoscaled:
@@ -177,18 +199,22 @@ class PoolMachine:
         return Boot(cid)
 
     def _retire(self, cid: str, reason: RecycleReason) -> Retire | None:
-        r = self.records.get(cid)
+        r = self.records.get(cid) or self.outdated.get(cid)
         if r is None or r.state in (ContainerState.RETIRING, ContainerState.GONE):
             return None
         r.state = ContainerState.RETIRING
         self._dirty = True
         return Retire(cid, reason)
 
-    def adopt(self, cid: str, *, created_at: float, now: float, uses: int) -> None:
+    def adopt(self, cid: str, *, created_at: float, now: float, uses: int,
+              outdated: bool = False) -> ContainerRecord:
         """Take over a warm container found running (a dead daemon's, or the simulator's
-        steady state at time 0)."""
-        self.records[cid] = ContainerRecord(cid, ContainerState.WARM, created_at, now, uses)
+        steady state at time 0); `outdated`: of another image or spec, held only until it can
+        be retired (`reconcile`). Returns its record."""
+        record = ContainerRecord(cid, ContainerState.WARM, created_at, now, uses)
+        (self.outdated if outdated else self.records)[cid] = record
         self._dirty = True
+        return record
 
     def lease(self, now: float) -> LeaseStep | None:
         """A container for one job: warm if any (busy at once), else a spare boot promised to
@@ -218,8 +244,11 @@ class PoolMachine:
 
     def boot_ready(self, cid: str, now: float) -> list[Effect]:
         """Container `cid` answered its readiness probe: warm, or busy with the job it was
-        promised to (which counts as a use)."""
-        r = self.records[cid]
+        promised to (which counts as a use). Nothing happens to one no longer booting (dropped
+        from the books meanwhile)."""
+        r = self.records.get(cid)
+        if r is None or r.state is not ContainerState.BOOTING:
+            return []
         self._boot_failures = 0
         r.state = ContainerState.BUSY if r.promised else ContainerState.WARM
         if r.promised:
@@ -231,8 +260,11 @@ class PoolMachine:
     def boot_failed(self, cid: str, now: float, *, counted: bool = True) -> float:
         """Container `cid` did not become ready; the driver removes it, then calls `removed`.
         Returns the back-off (seconds) now holding off boots; `counted=False` (a boot
-        cancelled by a drain) neither counts as a failure nor backs off."""
-        self.records[cid].state = ContainerState.FAILED
+        cancelled by a drain) neither counts as a failure nor backs off. A boot whose record
+        was dropped meanwhile still counts."""
+        r = self.records.get(cid)
+        if r is not None:
+            r.state = ContainerState.FAILED
         self._dirty = True
         if not counted:
             return 0.0
@@ -264,6 +296,16 @@ class PoolMachine:
         self._dirty = True
         return effects + self.reconcile(now)
 
+    def give_back(self, cid: str) -> None:
+        """Undo a lease no job used (the job went away, or the driver may not use containers
+        right now): busy -> warm, the use not counted. The driver replans when it wants to."""
+        r = self.records.get(cid)
+        if r is not None and r.state is ContainerState.BUSY:
+            r.state = ContainerState.WARM
+            r.uses = max(0, r.uses - 1)
+            r.promised = False
+            self._dirty = True
+
     def unpromise(self, cid: str) -> None:
         """The job a booting container was promised to gave up waiting for it."""
         r = self.records.get(cid)
@@ -277,9 +319,9 @@ class PoolMachine:
         return [retire] if retire is not None else []
 
     def removed(self, cid: str, now: float) -> list[Effect]:
-        """Container `cid` is gone: its slot under the cap may be wanted for a replacement
-        now, so this replans at once."""
-        r = self.records.pop(cid, None)
+        """Container `cid` is gone (removed, or dropped from the books untouched): its slot
+        under the cap may be wanted for a replacement now, so this replans at once."""
+        r = self.records.pop(cid, None) or self.outdated.pop(cid, None)
         if r is not None:
             r.state = ContainerState.GONE
         self._dirty = True

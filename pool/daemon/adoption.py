@@ -26,7 +26,6 @@ import time
 
 from pool.core import constants
 from pool.core.exceptions import BootFailed
-from pool.core.states import ContainerState
 from pool.daemon.agent_client import AgentClient
 from pool.daemon.container import Container
 from pool.daemon.runtime import (
@@ -69,24 +68,17 @@ def fence_off(pool: WarmPool, c: Container, reason: str) -> None:
     are the new owner's now)."""
     if pool.containers.get(c.name) is not c and pool.outdated.get(c.name) is not c:
         return
-    c.state = ContainerState.GONE
-    c.agent.close()
-    pool.containers.pop(c.name, None)
-    pool.outdated.pop(c.name, None)
     if not c.ready.done():
         c.ready.set_exception(BootFailed(f"container {c.name} was taken over"))
         c.ready.exception()
     pool.metrics.fenced.labels(pool.template).inc()
     log.warning("container fenced off", container=c.name, token=c.token, reason=reason)
-    pool.reconcile()
+    pool.forget(c)
 
 
 def give_back(pool: WarmPool, c: Container) -> None:
     """Undo a lease that was not used (the lease check found this daemon's lease lapsed)."""
-    if c.state is ContainerState.BUSY and pool.containers.get(c.name) is c:
-        c.state = ContainerState.WARM
-        c.uses = max(0, c.uses - 1)
-        pool.wait_changed_notify()
+    pool.give_back(c)
 
 
 async def revalidate(pool: WarmPool) -> None:
@@ -149,10 +141,9 @@ async def _take_over(pool: WarmPool, info: ContainerInfo, seen: Owner | None) ->
     if idle and not pool.closing and (not compatible or len(pool.containers) < pool.cap()):
         created = float(info.labels.get(LABEL_CREATED) or pool.clock())
         assert answer is not None
-        c = Container(name=info.name, host_dir=host_dir, state=ContainerState.WARM,
-                      created_at=created, last_used_at=pool.clock(), owner=pool.instance,
-                      id=info.id, uses=int(answer.get("uses", 0)), token=token)
-        pool.adopt(c, outdated=not compatible)
+        c = pool.adopt(info.name, host_dir=host_dir, container_id=info.id, token=token,
+                       created_at=created, uses=int(answer.get("uses", 0)),
+                       outdated=not compatible)
         log.info("container adopted" if compatible else "outdated container held for retiring",
                  container=c.name, previous_owner=previous, image_id=info.image_id[:19])
         return True

@@ -16,15 +16,15 @@ from pool.daemon.runtime import ContainerRuntime
 
 @dataclass(eq=False)
 class Container:
+    """One worker container's effects side: its Docker id, shared folder, agent and fencing
+    token. Its state, uses and times are its record in the pool's
+    `pool.core.machine.PoolMachine` (`record`), read here and changed only by the machine."""
+
     name: str
     host_dir: Path
-    state: ContainerState
-    created_at: float
-    last_used_at: float
     owner: str
+    record: ContainerRecord
     id: str = ""
-    uses: int = 0
-    claimed: bool = False
     token: int = 0  # the fencing token of this daemon's owner record; 0 until claimed
     ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
                                         .create_future())
@@ -33,9 +33,26 @@ class Container:
     def __post_init__(self) -> None:
         self.agent = AgentClient(self.host_dir)
 
-    def view(self) -> ContainerRecord:
-        return ContainerRecord(self.name, self.state, self.created_at, self.last_used_at,
-                             self.uses, self.claimed)
+    @property
+    def state(self) -> ContainerState:
+        return self.record.state
+
+    @property
+    def uses(self) -> int:
+        return self.record.uses
+
+    @property
+    def created_at(self) -> float:
+        return self.record.created_at
+
+    @property
+    def last_used_at(self) -> float:
+        return self.record.last_used_at
+
+    @property
+    def claimed(self) -> bool:
+        """A booting container promised to a job waiting for it."""
+        return self.record.promised
 
 
 @dataclass(frozen=True)

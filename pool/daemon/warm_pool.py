@@ -1,8 +1,12 @@
-"""The warm pool: containers booting -> warm -> busy -> (warm | retiring) -> gone, plus failed.
+"""The warm pool: the container state machine driven against the real Docker engine.
 
-Decisions come from `pool.core.policy`; this module carries them out against the runtime and keeps
-the bookkeeping. Everything runs on one event loop, so a lease is atomic without locks: no
-await sits between choosing a warm container and marking it busy.
+Every decision and every state change is `pool.core.machine.PoolMachine`'s, the same machine
+the simulator drives on a virtual clock (docs/architecture.md, "One state machine"): what to
+boot and retire, whom to lease, back to warm or retired after a job, boot deadlines and the
+boot back-off. This module carries out its effects (`Boot`: claim an owner record, create and
+start the container, wait for its agent; `Retire`: remove it) and reports what came of them
+(`boot_ready`, `boot_failed`, `removed`). Everything runs on one event loop, so a lease is
+atomic without locks: no await sits between choosing a warm container and marking it busy.
 
 Ownership (`pool.store.ownership`): every container this pool creates gets an owner record
 and a fencing token first; it is removed only while that record is still this daemon's, and
@@ -20,12 +24,13 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from pool.core import policy as decide
+from pool.core import constants
 from pool.core.exceptions import BootFailed, ConfigError, PoolClosed, RuntimeUnavailable
-from pool.core.policy import ContainerRecord
+from pool.core.machine import Boot, Effect, PoolMachine
 from pool.core.pool_policy import PoolPolicy
 from pool.core.states import ContainerState, FailurePhase, LaunchType, RecycleReason
 from pool.daemon.container import Container, Lease, LeaseNotHeld, container_logs, prepare_dir
@@ -72,12 +77,13 @@ class WarmPool:
         self.clock = clock
         self.template = settings.template
         self.instance = settings.instance_id
-        self.policy = settings.pool_policy()
+        self.machine = PoolMachine(
+            settings.pool_policy(), new_id=self._new_name, boot_timeout_s=settings.boot_timeout_s,
+            boot_backoff_s=settings.boot_backoff_s, boot_backoff_max_s=settings.boot_backoff_max_s)
         metrics.init_template(self.template)
-        self.autoscaled: tuple[int, str] | None = None
+        # The effects side of the machine's records: containers in its decisions, and outdated
+        # adopted ones (another image or worker spec) held only until it retires them.
         self.containers: dict[str, Container] = {}
-        # Adopted containers of another image or worker spec: never leased, retired once the
-        # target is warm with current ones (rolling, like any recycle).
         self.outdated: dict[str, Container] = {}
         self.ownership = ownership
         self.lease_fresh = lease_fresh
@@ -88,46 +94,65 @@ class WarmPool:
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         # Recent boot durations: the autoscaler plans for one boot time ahead.
-        self.boot_times: deque[float] = deque(maxlen=50)
+        self.boot_times: deque[float] = deque(maxlen=constants.BOOT_HISTORY)
         # Boot times not yet recorded in Redis (the heartbeat takes them).
         self.unrecorded_boots: deque[float] = deque(maxlen=keys.BOOT_TIMES_KEPT)
-        self._boot_failures = 0
-        self._boots_blocked_until = 0.0
         # Image/boot failures so far, and the last one's message: a job waiting for a container
         # fails its attempt when a boot fails meanwhile (`acquire`).
         self.boot_failures_total = 0
         self.last_boot_error = ""
-        # The engine as calls and probes last saw it. While it is unreachable no boot starts
-        # (and none counts as an image failure); `engine_probe` resumes them.
-        self.engine_up = True
+        # Why the engine was last seen unreachable (the machine holds whether it is).
         self.engine_error = ""
-        self._closing = False
-        # Latched once the pool first reaches its target: readiness means "has booted", and
-        # must not flap while each lease's replacement boots.
-        self.filled = False
         self.sockets_dir = settings.sockets_dir.resolve()
 
-    # ---------- reading state ----------
-    def views(self) -> list[ContainerRecord]:
-        return [c.view() for c in self.containers.values()]
+    def _new_name(self) -> str:
+        return f"{self.settings.pool_name}-{self.template}-{uuid.uuid4().hex[:10]}"
+
+    # ---------- reading state (the machine's) ----------
+    @property
+    def policy(self) -> PoolPolicy:
+        return self.machine.policy
+
+    @policy.setter
+    def policy(self, policy: PoolPolicy) -> None:
+        """Set before the pool opens (the stored policy); later, `set_policy` replans."""
+        self.machine.policy = policy
+
+    @property
+    def autoscaled(self) -> tuple[int, str] | None:
+        """The autoscaler's (target, reason), or None while autoscaling is off."""
+        return self.machine.autoscaled
+
+    @autoscaled.setter
+    def autoscaled(self, choice: tuple[int, str] | None) -> None:
+        self.machine.set_autoscaled(choice)
+
+    @property
+    def engine_up(self) -> bool:
+        return self.machine.engine_up
+
+    @property
+    def filled(self) -> bool:
+        return self.machine.filled
+
+    @property
+    def closing(self) -> bool:
+        return self.machine.closing
 
     def target(self) -> int:
-        if self.policy.autoscale and self.autoscaled is not None:
-            return self.autoscaled[0]
-        return self.policy.size
+        return self.machine.target()
 
     def cap(self) -> int:
-        return self.policy.max
+        return self.machine.cap()
 
     def state_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for c in self.containers.values():
-            counts[c.state.value] = counts.get(c.state.value, 0) + 1
-        return counts
+        return self.machine.state_counts()
 
     def boots_blocked(self) -> bool:
-        return (self._closing or not self.engine_up
-                or self.clock() < self._boots_blocked_until)
+        return self.machine.boots_blocked(self.clock())
+
+    def has_capacity(self) -> bool:
+        return self.machine.has_capacity(self.clock())
 
     def serving(self) -> tuple[bool, str]:
         """Can a job submitted now be taken? (docs/architecture.md, "Readiness")
@@ -137,7 +162,7 @@ class WarmPool:
         An empty pool whose boots fail, or whose engine is unreachable, cannot.
         """
         counts = self.state_counts()
-        if self._closing:
+        if self.closing:
             return False, "the pool is draining"
         if counts.get("warm", 0) or counts.get("busy", 0):
             return True, f"{counts.get('warm', 0)} warm, {counts.get('busy', 0)} busy"
@@ -145,27 +170,11 @@ class WarmPool:
             return False, f"no container, and the Docker engine is unreachable: {self.engine_error}"
         if self.cap() == 0:
             return False, "no container, and VWE_POOL_MAX allows none"
-        if self._boot_failures:
-            return False, (f"no container, and the last {self._boot_failures} boot(s) failed: "
+        failures = self.machine.boot_failures
+        if failures:
+            return False, (f"no container, and the last {failures} boot(s) failed: "
                            f"{self.last_boot_error}")
         return True, f"no container yet; {counts.get('booting', 0)} booting"
-
-    def set_engine_up(self, up: bool, error: str = "") -> None:
-        """Record what a call or probe saw of the engine; boots resume when it answers."""
-        if up == self.engine_up:
-            return
-        self.engine_up, self.engine_error = up, error
-        if up:
-            log.info("docker engine reachable again; boots resume")
-            self.reconcile()
-        else:
-            log.error("docker engine unreachable; boots paused (not an image failure)",
-                      error=error)
-        self._notify()
-
-    def has_capacity(self) -> bool:
-        return not self._closing and decide.has_capacity(self.views(), self.policy,
-                                                         self.boots_blocked())
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every container this daemon can prove it owns; none while its lease is not fresh."""
@@ -193,10 +202,6 @@ class WarmPool:
         self._notify()
 
     # ---------- life cycle ----------
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
     async def prepare(self) -> None:
         """Learn the deployment and the worker's make-up (`adoption.open_pool` runs this).
 
@@ -212,42 +217,58 @@ class WarmPool:
         self.image_id = image
         self.spec_hash = spec_hash(self._spec(self.sockets_dir.name), image)
 
+    # ---------- feeding the machine ----------
+    def set_engine_up(self, up: bool, error: str = "") -> None:
+        """Record what a call or probe saw of the engine; boots resume when it answers."""
+        if up == self.engine_up:
+            return
+        self.machine.set_engine_up(up)
+        self.engine_error = error
+        if up:
+            log.info("docker engine reachable again; boots resume")
+            self.reconcile()
+        else:
+            log.error("docker engine unreachable; boots paused (not an image failure)",
+                      error=error)
+        self._notify()
+
     def set_policy(self, policy: PoolPolicy) -> None:
         if policy != self.policy:
             log.info("pool policy changed", old=self.policy.__dict__, new=policy.__dict__)
-            self.policy = policy
-            self.reconcile()
+            self._apply(self.machine.set_policy(policy, self.clock()))
+            self._notify()
 
     def reconcile(self) -> None:
         """Boot and retire until warm capacity meets the target: called on every change."""
-        if self._closing:
+        if self.closing:
             return
-        warm_enough = self.state_counts().get("warm", 0) >= min(self.target(), self.cap())
-        if not self.filled:
-            self.filled = warm_enough
-        if warm_enough:
-            for c in list(self.outdated.values()):
-                self._retire(c, RecycleReason.OUTDATED)
-        plan = decide.plan(self.views(), self.policy, self.clock(), self.target(),
-                           self.boots_blocked())
-        for name, reason in plan.retire:
-            self._retire(self.containers[name], reason)
-        for _ in range(plan.boots):
-            self._spawn_boot(claimed=False)
+        self._apply(self.machine.reconcile(self.clock()))
         self._notify()
+
+    # ---------- carrying out the machine's effects ----------
+    def _apply(self, effects: Iterable[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Boot):
+                self._start_boot(effect.id)
+                continue
+            c = self.containers.get(effect.id) or self.outdated.get(effect.id)
+            if c is None:
+                continue
+            self.metrics.recycled_total.labels(self.template, effect.reason.value).inc()
+            log.info("container retiring", container=c.name, reason=effect.reason.value,
+                     uses=c.uses)
+            self._spawn(self._remove(c))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _spawn_boot(self, claimed: bool) -> Container:
-        now = self.clock()
-        name = f"{self.settings.pool_name}-{self.template}-{uuid.uuid4().hex[:10]}"
-        c = Container(name=name, host_dir=self.sockets_dir / name, state=ContainerState.BOOTING,
-                      created_at=now, last_used_at=now, owner=self.instance, claimed=claimed)
+    def _start_boot(self, name: str) -> Container:
+        c = Container(name=name, host_dir=self.sockets_dir / name, owner=self.instance,
+                      record=self.machine.records[name])
         self.containers[name] = c
-        self._spawn(self._boot(c))
+        self._spawn(self._boot(c, self.machine.boot_deadline(name)))
         return c
 
     def _spec(self, name: str, created_at: float = 0.0) -> ContainerSpec:
@@ -265,7 +286,8 @@ class WarmPool:
             log_max_file=s.worker_log_max_file,
         )
 
-    async def _boot(self, c: Container) -> None:
+    async def _boot(self, c: Container, deadline: float) -> None:
+        """Carry out `Boot`: ready by `deadline` (the machine's, on `clock`) or failed."""
         started = time.monotonic()
         outcome = "failed"
         try:
@@ -278,12 +300,12 @@ class WarmPool:
             prepare_dir(c.host_dir, self.settings.worker_user)
             c.id = await self.runtime.start(self._spec(c.name, c.created_at))
             log.info("container booting", container=c.name, container_id=c.id[:12])
-            await self._wait_ready(c, started)
+            await self._wait_ready(c, deadline - self.clock())
             outcome = "ready"
         except TimeoutError:
             outcome = "timeout"
             self.last_boot_error = (f"container {c.name} not ready within "
-                                    f"{self.settings.boot_timeout_s:.0f} s (VWE_BOOT_TIMEOUT_S)")
+                                    f"{self.machine.boot_timeout_s:.0f} s (VWE_BOOT_TIMEOUT_S)")
         except (asyncio.CancelledError, LeaseNotHeld) as exc:
             outcome = "cancelled"  # not the image's fault: no failure counted, no back-off
             if isinstance(exc, asyncio.CancelledError):
@@ -299,21 +321,19 @@ class WarmPool:
             if outcome not in ("cancelled", "engine_down"):
                 self.metrics.boot_duration.labels(self.template, outcome).observe(elapsed)
             if outcome == "ready":
-                self._boot_failures = 0
                 self.boot_times.append(elapsed)
                 self.unrecorded_boots.append(elapsed)
-                c.state = ContainerState.BUSY if c.claimed else ContainerState.WARM
-                c.last_used_at = self.clock()
-                c.ready.set_result(None)
+                self._apply(self.machine.boot_ready(c.name, self.clock()))
+                if not c.ready.done():
+                    c.ready.set_result(None)
                 log.info("container warm", container=c.name, boot_s=round(elapsed, 3))
+                self._notify()
             else:
                 await self._boot_failed(c, outcome)
-            if not self._closing:
-                self.reconcile()
 
-    async def _wait_ready(self, c: Container, started: float) -> None:
+    async def _wait_ready(self, c: Container, timeout_s: float) -> None:
         next_exit_check = time.monotonic() + EXITED_POLL_S
-        async with asyncio.timeout(self.settings.boot_timeout_s - (time.monotonic() - started)):
+        async with asyncio.timeout(timeout_s):
             while await c.agent.ping(timeout=1.0) is None:
                 if time.monotonic() >= next_exit_check:
                     if not await self.runtime.is_running(c.id):
@@ -326,13 +346,10 @@ class WarmPool:
         await c.agent.connect()
 
     async def _boot_failed(self, c: Container, outcome: str) -> None:
-        c.state = ContainerState.FAILED
-        if outcome not in ("cancelled", "engine_down"):
-            self._boot_failures += 1
+        counted = outcome not in ("cancelled", "engine_down")
+        backoff = self.machine.boot_failed(c.name, self.clock(), counted=counted)
+        if counted:
             self.boot_failures_total += 1
-            backoff = decide.boot_backoff(self._boot_failures, self.settings.boot_backoff_s,
-                                          self.settings.boot_backoff_max_s)
-            self._boots_blocked_until = self.clock() + backoff
             self.metrics.container_failures.labels(self.template, FailurePhase.BOOT).inc()
             logs = await container_logs(self.runtime, c)
             log.error("container failed to boot", container=c.name, outcome=outcome,
@@ -341,14 +358,6 @@ class WarmPool:
             c.ready.set_exception(BootFailed(f"container {c.name} failed to boot ({outcome})"))
             c.ready.exception()  # mark retrieved: nobody may be waiting on it
         await self._remove(c)
-
-    def _retire(self, c: Container, reason: RecycleReason) -> None:
-        if c.state in (ContainerState.RETIRING, ContainerState.GONE):
-            return
-        c.state = ContainerState.RETIRING
-        self.metrics.recycled_total.labels(self.template, reason.value).inc()
-        log.info("container retiring", container=c.name, reason=reason.value, uses=c.uses)
-        self._spawn(self._remove(c))
 
     async def _remove(self, c: Container) -> None:
         """Remove a container this daemon still owns by token; drop one it no longer owns."""
@@ -367,17 +376,22 @@ class WarmPool:
             # removes it then.
             owned = False
             log.warning("container removal failed", container=c.name, error=repr(exc))
-        c.state = ContainerState.GONE
-        c.agent.close()
-        self.containers.pop(c.name, None)
-        self.outdated.pop(c.name, None)
         if owned:
             shutil.rmtree(c.host_dir, ignore_errors=True)
         elif c.token and c.id:
             self.metrics.fenced.labels(self.template).inc()
             log.warning("container fenced off", container=c.name, token=c.token,
                         reason="taken over before its removal")
-        self.reconcile()  # a freed slot under the cap may be wanted for a replacement now
+        self.forget(c)
+
+    def forget(self, c: Container) -> None:
+        """Drop a container from the books (removed, or fenced off untouched): the machine
+        replans at once, since a freed slot under the cap may be wanted for a replacement."""
+        c.agent.close()
+        self.containers.pop(c.name, None)
+        self.outdated.pop(c.name, None)
+        self._apply(self.machine.removed(c.name, self.clock()))
+        self._notify()
 
     # ---------- leasing ----------
     async def acquire(self) -> Lease:
@@ -389,7 +403,7 @@ class WarmPool:
         """
         failures_seen = self.boot_failures_total
         while True:
-            if self._closing:
+            if self.closing:
                 raise PoolClosed("the pool is draining")
             if self.boot_failures_total != failures_seen:
                 raise BootFailed(f"a container failed to boot while the job waited: "
@@ -397,26 +411,18 @@ class WarmPool:
             if not self.lease_fresh():
                 await self.wait_changed(timeout=0.2)  # nothing is provably ours right now
                 continue
-            views = self.views()
-            name = decide.pick_lease(views, self.policy, self.clock())
-            if name is not None:
-                c = self.containers[name]
-                c.state = ContainerState.BUSY
-                c.uses += 1
+            step = self.machine.lease(self.clock())
+            if step is None:
+                await self.wait_changed(timeout=1.0)
+                continue
+            if step.launch_type is LaunchType.WARM:
                 # The caller replenishes (`reconcile`) right after its handoff: starting a
                 # boot first would put the Docker SDK's work on this process's GIL in the
                 # handoff's path.
-                return Lease(c, LaunchType.WARM)
-            name = decide.pick_spare_boot(views)
-            if name is not None:
-                c = self.containers[name]
-                c.claimed = True
-                self.reconcile()
-            elif decide.can_cold_start(views, self.policy, self.boots_blocked()):
-                c = self._spawn_boot(claimed=True)
-            else:
-                await self.wait_changed(timeout=1.0)
-                continue
+                return Lease(self.containers[step.id], LaunchType.WARM)
+            self._apply(step.effects)  # a new boot promised to this job, or replenishing
+            self._notify()
+            c = self.containers[step.id]
             try:
                 await asyncio.shield(c.ready)
             except BootFailed as exc:
@@ -426,32 +432,31 @@ class WarmPool:
             except asyncio.CancelledError:
                 self._unclaim(c)
                 raise
-            c.uses += 1
-            return Lease(c, LaunchType.COLD)
+            return Lease(c, LaunchType.COLD)  # busy with this job since `boot_ready`
 
     def _unclaim(self, c: Container) -> None:
         """The job that claimed a booting container gave up on it."""
         if c.ready.done() and not c.ready.cancelled() and c.ready.exception() is None:
             if c.state is ContainerState.BUSY:
-                self.release(c, healthy=True)  # it became ready for us: warm for the next
+                self.give_back(c)  # it became ready for us: warm for the next
+                self.reconcile()
         else:
-            c.claimed = False
+            self.machine.unpromise(c.name)
+
+    def give_back(self, c: Container) -> None:
+        """Undo a lease no job used: warm again, the use not counted."""
+        if self.containers.get(c.name) is c:
+            self.machine.give_back(c.name)
+            self._notify()
 
     def release(self, c: Container, *, healthy: bool, phase: FailurePhase | None = None) -> None:
-        """Give a container back after a job: warm again, or retired."""
-        c.last_used_at = self.clock()
-        c.claimed = False
-        if c.state is not ContainerState.BUSY:
-            return  # already retired (drain, or killed and noticed)
-        if not healthy:
-            if phase is not None:
-                self.metrics.container_failures.labels(self.template, phase.value).inc()
-            self._retire(c, RecycleReason.UNHEALTHY)
-        elif c.uses >= self.policy.max_uses:
-            self._retire(c, RecycleReason.MAX_USES)
-        else:
-            c.state = ContainerState.WARM
-        self.reconcile()
+        """Give a container back after a job: warm again, or retired (the machine decides)."""
+        busy = c.state is ContainerState.BUSY  # else already retired (drain, or killed)
+        if busy and not healthy and phase is not None:
+            self.metrics.container_failures.labels(self.template, phase.value).inc()
+        self._apply(self.machine.release(c.name, self.clock(), healthy=healthy))
+        if busy:
+            self._notify()
 
     # ---------- maintenance ----------
     async def check_health(self) -> None:
@@ -461,19 +466,26 @@ class WarmPool:
         for c, answer in zip(warm, answers, strict=True):
             if answer is None and c.state is ContainerState.WARM:
                 log.warning("container failed its health probe", container=c.name)
-                self._retire(c, RecycleReason.UNHEALTHY)
+                self._apply(self.machine.retire(c.name, RecycleReason.UNHEALTHY))
         self.reconcile()
 
-    def adopt(self, c: Container, *, outdated: bool) -> None:
-        """Take a container over into the books (`pool.daemon.adoption` proved it ours)."""
+    def adopt(self, name: str, *, host_dir: Path, container_id: str, token: int,
+              created_at: float, uses: int, outdated: bool) -> Container:
+        """Take a running container over into the books, warm (`pool.daemon.adoption` proved
+        it ours); `outdated` ones are never leased and retired once the target is warm."""
+        record = self.machine.adopt(name, created_at=created_at, now=self.clock(), uses=uses,
+                                    outdated=outdated)
+        c = Container(name=name, host_dir=host_dir, owner=self.instance, record=record,
+                      id=container_id, token=token)
         c.ready.set_result(None)
-        (self.outdated if outdated else self.containers)[c.name] = c
+        (self.outdated if outdated else self.containers)[name] = c
         self._notify()
+        return c
 
     async def drain(self, timeout: float) -> None:
         """Stop leasing, let busy containers finish up to `timeout`, then remove everything
         this daemon owns (`adoption.close_pool` then sweeps what is left)."""
-        self._closing = True
+        self.machine.close()
         self._notify()
         deadline = time.monotonic() + timeout
         while (any(c.state is ContainerState.BUSY for c in self.containers.values())

@@ -8,9 +8,9 @@ dispatcher:
 - a job is taken from the FIFO queue only while the machine has capacity; it then leases a
   warm container (launch `warm`), else a booting one promised to it or a new boot (launch
   `cold`, the job waits for that boot);
-- a boot takes a sample of the boot-time distribution; one longer than VWE_BOOT_TIMEOUT_S
-  fails at the timeout, as in the daemon (the machine backs boots off, a job waiting on it
-  leases again);
+- a boot takes a sample of the boot-time distribution; one not done by the machine's
+  `boot_deadline` (VWE_BOOT_TIMEOUT_S after it began) fails then, as in the daemon (the machine
+  backs boots off, a job waiting on it leases again);
 - after a job the container goes back to the machine (warm again or retired); a removal
   takes `RETIRE_S`, then the machine replans;
 - maintenance ticks every `maintenance_interval_s`, the autoscaler every
@@ -146,10 +146,10 @@ class _Sim:
         self.window_s = autoscale_window_s
         self.quantile = autoscale_quantile
         self.step_down = autoscale_step_down
-        self.boot_timeout_s = boot_timeout_s
         self._next_id = 0
         self.machine = PoolMachine(policy.updated(autoscale=True) if autoscale else policy,
-                                   new_id=self._new_id, boot_backoff_s=boot_backoff_s,
+                                   new_id=self._new_id, boot_timeout_s=boot_timeout_s,
+                                   boot_backoff_s=boot_backoff_s,
                                    boot_backoff_max_s=boot_backoff_max_s)
         # Separate streams: each job's generation time is the same whatever the pool size
         # (common random numbers), boots draw from their own stream in boot order.
@@ -196,11 +196,12 @@ class _Sim:
             if isinstance(effect, Boot):
                 self.boots += 1
                 self.born[cid] = self.boot_started[cid] = self.now
-                took = self.boot.sample(self.boot_rng)
-                if took > self.boot_timeout_s:
-                    self._push(self.now + self.boot_timeout_s, _BOOT_TIMEOUT, cid)
+                ready_at = self.now + self.boot.sample(self.boot_rng)
+                deadline = self.machine.boot_deadline(cid)
+                if ready_at > deadline:
+                    self._push(deadline, _BOOT_TIMEOUT, cid)
                 else:
-                    self._push(self.now + took, _BOOT_DONE, cid)
+                    self._push(ready_at, _BOOT_DONE, cid)
             else:
                 reason = effect.reason.value
                 self.recycled[reason] = self.recycled.get(reason, 0) + 1
@@ -238,8 +239,8 @@ class _Sim:
             self._run(cid, job)
 
     def boot_timed_out(self, cid: str) -> None:
-        """As `WarmPool._boot_failed`: back off, remove the container; a job promised to it
-        leases again, first in line."""
+        """As the daemon's `WarmPool._boot_failed`: back off, remove the container; a job
+        promised to it leases again, first in line."""
         self.boot_started.pop(cid)
         self.failed_boots += 1
         self.machine.boot_failed(cid, self.now)
@@ -263,7 +264,7 @@ class _Sim:
         hi = bisect.bisect_right(self.arrivals, self.now)
         choice = autoscale_target(
             self.arrivals[lo:hi], self.now, window_s=self.window_s,
-            boot_s=boot_estimate(self.boot_times, self.boot_timeout_s),
+            boot_s=boot_estimate(self.boot_times, m.boot_timeout_s),
             quantile=self.quantile, waiting=len(self.queue), policy=m.policy,
             current=m.target(), step_down=self.step_down)
         m.set_autoscaled(choice)

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.unit
 def machine(**policy: int | float | bool) -> PoolMachine:
     counter = itertools.count(1)
     return PoolMachine(PoolPolicy(**{"size": 1, "max": 3, **policy}),  # type: ignore[arg-type]
-                       new_id=lambda: f"c{next(counter)}", boot_backoff_s=1.0,
-                       boot_backoff_max_s=8.0)
+                       new_id=lambda: f"c{next(counter)}", boot_timeout_s=30.0,
+                       boot_backoff_s=1.0, boot_backoff_max_s=8.0)
 
 
 def test_an_empty_pool_boots_its_target_and_becomes_filled_when_warm() -> None:
@@ -107,3 +107,52 @@ def test_no_capacity_means_no_lease_and_a_closed_pool_refuses() -> None:
     assert m.reconcile(1.0) == []
     with pytest.raises(PoolClosed, match="draining"):
         m.lease(1.0)
+
+
+def test_a_boot_is_due_by_its_deadline() -> None:
+    m = machine()
+    m.reconcile(5.0)
+    assert m.boot_deadline("c1") == 35.0
+    with pytest.raises(KeyError):
+        m.boot_deadline("nope")
+
+
+def test_outdated_containers_are_never_leased_and_retire_once_the_target_is_warm() -> None:
+    m = machine(size=1)
+    m.adopt("old", created_at=0.0, now=0.0, uses=2, outdated=True)
+    assert m.state_counts() == {} and m.lease(0.0) is not None  # a cold start, not "old"
+    m = machine(size=1)
+    m.adopt("old", created_at=0.0, now=0.0, uses=2, outdated=True)
+    assert m.reconcile(0.0) == [Boot("c1")]  # nothing warm yet: "old" stays
+    assert m.boot_ready("c1", 1.0) == [Retire("old", RecycleReason.OUTDATED)]
+    assert m.reconcile(1.5) == []  # retired once
+    m.removed("old", 2.0)
+    assert "old" not in m.outdated
+
+
+def test_give_back_undoes_an_unused_lease() -> None:
+    m = machine()
+    m.reconcile(0.0)
+    m.boot_ready("c1", 1.0)
+    m.lease(2.0)
+    m.give_back("c1")
+    assert m.records["c1"].state is S.WARM and m.records["c1"].uses == 0
+    m.give_back("c1")  # not busy: nothing happens
+    assert m.records["c1"].uses == 0
+
+
+def test_an_unreachable_engine_pauses_boots_until_it_is_back() -> None:
+    m = machine(size=2)
+    m.set_engine_up(False)
+    assert m.reconcile(0.0) == [] and m.boots_blocked(0.0)
+    m.set_engine_up(True)
+    assert m.tick(0.1) == [Boot("c1"), Boot("c2")]
+
+
+def test_reports_about_a_container_dropped_from_the_books_change_nothing() -> None:
+    m = machine(size=1)
+    m.reconcile(0.0)
+    m.removed("c1", 0.5)  # fenced off while booting; the replacement boots
+    assert m.boot_ready("c1", 1.0) == []
+    assert m.release("c1", 1.0, healthy=True) == []
+    assert set(m.records) == {"c2"}
