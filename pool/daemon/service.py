@@ -2,8 +2,9 @@
 
 Start: check the settings, claim the instance lease (refused while another live process holds
 this VWE_INSTANCE_ID), start the lease keeper, take over what dead daemons left, fill the pool,
-take jobs. Stop (drain): stop taking jobs, let in-flight ones finish up to the drain timeout,
-remove the containers this daemon owns (and what dead ones left), release the lease.
+take jobs. Stopping is a sequence of steps the composition root runs in order, each whatever
+failed before it (`pool.entry.root.Root.shutdown`): `stop_taking_jobs`, `wait_inflight`,
+`give_back_unfinished`, `remove_containers`, `leave`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -257,41 +257,55 @@ class Daemon:
         checks["pool"] = self.pool.serving()
         return checks
 
-    async def stop(self) -> bool:
-        """Drain: stop taking work, let in-flight jobs finish up to the drain timeout, give
-        back the rest, remove every container. Each step runs whatever failed before it;
-        returns True when every step succeeded."""
-        clean = True
-
-        async def step(name: str, coro: Awaitable[Any]) -> None:
-            nonlocal clean
-            try:
-                await coro
-            except Exception:
-                clean = False
-                log.exception("shutdown step failed; shutdown goes on", step=name)
-
+    # ---------- shutdown steps (the composition root runs them in order) ----------
+    async def stop_taking_jobs(self) -> bool:
+        """Shutdown step: the dispatcher takes no more entries; the supervised loops and the
+        maintenance schedule stop. False when a loop did not stop within 5 s."""
         log.info("draining", inflight=len(self.dispatcher.inflight))
         self.dispatcher.stop_accepting()
-        if not await self.supervisor.stop(timeout=5.0):
-            clean = False
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        await step("wait in-flight jobs",
-                   self.dispatcher.wait_inflight(self.settings.drain_timeout_s))
-        await step("give back unfinished jobs", self.dispatcher.release_inflight())
-        if self._lease_claimed:  # a start refused before the claim owns nothing
-            s = self.settings
-            await step("remove containers", adoption.close_pool(
-                self.pool, timeout=1.0,
-                leftovers_s=min(s.heartbeat_ttl_s + 1, s.drain_timeout_s)))
-            await step("forget this daemon", self.store.forget_daemon(s.instance_id))
-            await step("release the instance lease", self.ownership.release_instance())
-        self.keeper.stop()
-        with contextlib.suppress(ValueError):
-            self.metrics.pool_collector.pools.remove(self.pool_view)
-        log.info("daemon stopped", clean=clean)
-        return clean
+        try:
+            return await self.supervisor.stop(timeout=5.0)
+        finally:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+
+    async def wait_inflight(self) -> None:
+        """Shutdown step: let the jobs in flight finish, up to VWE_DRAIN_TIMEOUT_S."""
+        await self.dispatcher.wait_inflight(self.settings.drain_timeout_s)
+
+    async def give_back_unfinished(self) -> None:
+        """Shutdown step: jobs still running go back to the queue for another daemon."""
+        await self.dispatcher.release_inflight()
+
+    async def remove_containers(self) -> None:
+        """Shutdown step: remove every container this daemon owns (ones whose creation was in
+        flight too) and what dead daemons left, waiting a little for a silent one's lease."""
+        if not self._lease_claimed:  # a start refused before the claim owns nothing
+            return
+        s = self.settings
+        await adoption.close_pool(self.pool, timeout=1.0,
+                                  leftovers_s=min(s.heartbeat_ttl_s + 1, s.drain_timeout_s))
+
+    async def leave(self) -> None:
+        """Shutdown step: forget this daemon's heartbeat record and release its instance
+        lease; the lease keeper and the metrics view stop whatever happens. Raises the first
+        Redis error after attempting both."""
+        errors: list[Exception] = []
+        try:
+            if self._lease_claimed:
+                for action in (self.store.forget_daemon(self.settings.instance_id),
+                               self.ownership.release_instance()):
+                    try:
+                        await action
+                    except Exception as exc:  # release the lease even if forgetting failed
+                        errors.append(exc)
+        finally:
+            self.keeper.stop()
+            with contextlib.suppress(ValueError):
+                self.metrics.pool_collector.pools.remove(self.pool_view)
+        log.info("daemon stopped", clean=not errors)
+        if errors:
+            raise errors[0]
 
 
 class _PoolView:

@@ -1,16 +1,21 @@
 """The composition root: builds the process and owns its life (docs/architecture.md, "Process").
 
 `Root` builds the Redis clients, the stores, the Docker runtime, the daemon and the HTTP app,
-starts them, owns SIGINT/SIGTERM, and shuts down in one fixed order, carrying out every step
-even when an earlier one (or a component) failed:
+starts them, owns SIGINT/SIGTERM, and shuts down in one fixed order (`Root.shutdown`, a
+checklist of named steps), carrying out every step even when an earlier one (or a component)
+failed; a failed step is logged with its name:
 
 1. stop HTTP intake (stop listening, let open requests finish for a few seconds);
-2. stop taking jobs (the dispatcher loop ends);
-3. wait for jobs in flight, up to VWE_DRAIN_TIMEOUT_S, and give back the rest;
-4. drain the pool's containers (steps 2-4 are `Daemon.stop`);
-5. stop the remaining supervised loops and jobs;
-6. close the Docker and Redis clients.
+2. stop taking jobs (the dispatcher loop, the supervised loops and the schedule end);
+3. drain in-flight jobs (wait for them, up to VWE_DRAIN_TIMEOUT_S);
+4. give back the rest (unfinished jobs go back to the queue);
+5. remove containers (every one this daemon owns, and what dead daemons left);
+6. leave (forget the heartbeat record, release the instance lease);
+7. stop the remaining supervised loops (the API's event listener);
+8. close the Docker and Redis clients.
 
+Steps 2-6 are the daemons' (`pool.daemon.service.Daemon`, one per served template, all at
+once), absent in the `api` role.
 `Root.run` returns the process exit code: 0 when start-up and every shutdown step succeeded,
 1 otherwise. Nothing else in the code base installs signal handlers or closes shared clients.
 """
@@ -55,6 +60,9 @@ GC_YOUNG_THRESHOLD = 10_000
 HTTP_GRACE_S = 5
 # How often start-up checks whether uvicorn is listening: it offers no event to await.
 HTTP_STARTED_POLL_S = 0.02
+
+# One shutdown step: fails by raising or by returning False.
+Step = Callable[[], Awaitable[bool | None]]
 
 
 class _HttpServer(uvicorn.Server):
@@ -216,35 +224,55 @@ class Root:
             log.error("the HTTP server stopped on its own; shutting down")
 
     # ---------- shutdown ----------
-    async def shutdown(self) -> bool:
-        """Every step in order, each attempted whatever happened before; True when all
-        succeeded."""
-        clean = True
-
-        async def step(name: str, action: Callable[[], Awaitable[bool | None]]) -> None:
-            nonlocal clean
-            try:
-                if await action() is False:
-                    clean = False
-            except Exception:
-                clean = False
-                log.exception("shutdown step failed; shutdown goes on", step=name)
-
-        await step("stop HTTP intake", self._stop_http)
-        # Stop taking jobs, wait for the ones in flight (VWE_DRAIN_TIMEOUT_S), give back the
-        # rest, remove the containers: the daemon's own drain, which never raises. Several
-        # templates' daemons drain together: none takes jobs while another waits.
+    def shutdown_steps(self) -> list[tuple[str, Step]]:
+        """The shutdown checklist, in order: (name, action). An action fails by raising or by
+        returning False. The daemons' steps run for every template's daemon together: none
+        takes jobs while another waits for its own."""
+        steps: list[tuple[str, Step]] = [("stop HTTP intake", self._stop_http)]
         if self.daemons:
-            await step("drain the daemons", self._drain_daemons)
+            steps += [("stop taking jobs", self._each_daemon(Daemon.stop_taking_jobs)),
+                      ("drain in-flight jobs", self._each_daemon(Daemon.wait_inflight)),
+                      ("give back the rest", self._each_daemon(Daemon.give_back_unfinished)),
+                      ("remove containers", self._each_daemon(Daemon.remove_containers)),
+                      ("leave", self._each_daemon(Daemon.leave))]
         if self.supervisor is not None:
-            await step("stop background loops", self.supervisor.stop)
-        await step("close clients", self._close_clients)
+            steps.append(("stop background loops", self.supervisor.stop))
+        steps.append(("close clients", self._close_clients))
+        return steps
+
+    async def shutdown(self) -> bool:
+        """Every step of `shutdown_steps` in order, each attempted whatever happened before;
+        True when all succeeded."""
+        clean = True
+        for name, action in self.shutdown_steps():
+            try:
+                ok = await action() is not False
+            except Exception:
+                ok = False
+                log.exception("shutdown step failed; shutdown goes on", step=name)
+            else:
+                if not ok:
+                    log.error("shutdown step failed; shutdown goes on", step=name)
+            clean = clean and ok
         log.info("shutdown finished", clean=clean)
         return clean
 
-    async def _drain_daemons(self) -> bool:
-        results = await asyncio.gather(*(d.stop() for d in self.daemons.values()))
-        return all(results)
+    def _each_daemon(self, step: Callable[[Daemon], Awaitable[bool | None]]) -> Step:
+        """`step` for every template's daemon at once; it fails when one of them fails (each
+        failure is logged with its template)."""
+        async def run() -> bool:
+            results = await asyncio.gather(*(step(d) for d in self.daemons.values()),
+                                           return_exceptions=True)
+            ok = True
+            for template, result in zip(self.daemons, results, strict=True):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                if isinstance(result, BaseException):
+                    log.error("shutdown step failed for a template", template=template,
+                              step=step.__name__, exc_info=result)
+                ok = ok and not isinstance(result, BaseException) and result is not False
+            return ok
+        return run
 
     async def _stop_http(self) -> None:
         if self.http is None or self._http_task is None:
