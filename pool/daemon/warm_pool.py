@@ -132,10 +132,6 @@ class WarmPool:
         return self.machine.engine_up
 
     @property
-    def filled(self) -> bool:
-        return self.machine.filled
-
-    @property
     def closing(self) -> bool:
         return self.machine.closing
 
@@ -147,9 +143,6 @@ class WarmPool:
 
     def state_counts(self) -> dict[str, int]:
         return self.machine.state_counts()
-
-    def boots_blocked(self) -> bool:
-        return self.machine.boots_blocked(self.clock())
 
     def has_capacity(self) -> bool:
         return self.machine.has_capacity(self.clock())
@@ -196,10 +189,6 @@ class WarmPool:
 
     def _notify(self) -> None:
         self._changed.set()
-
-    def wait_changed_notify(self) -> None:
-        """Wake whoever waits in `wait_changed` (a container became leasable again)."""
-        self._notify()
 
     # ---------- life cycle ----------
     async def prepare(self) -> None:
