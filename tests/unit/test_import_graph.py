@@ -140,3 +140,12 @@ def test_layers_import_only_what_the_dependency_rules_allow() -> None:
 def test_every_module_belongs_to_a_layer() -> None:
     unplaced = sorted(m for m in _graph() if _layer(m) not in ALLOWED.keys() | EVERYONE)
     assert unplaced == []
+
+
+def test_both_drivers_run_the_one_state_machine_and_decide_nothing_themselves() -> None:
+    """docs/architecture.md, "One state machine": the daemon's pool and the simulator reach
+    the decisions only through `pool.core.machine`."""
+    graph = _graph()
+    for driver in ("pool.daemon.warm_pool", "pool.sim.engine"):
+        assert "pool.core.machine" in graph[driver], driver
+        assert "pool.core.policy" not in graph[driver], driver
