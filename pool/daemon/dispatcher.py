@@ -110,8 +110,7 @@ class Dispatcher:
         now = time.monotonic()
         if now >= self._next_reclaim:
             self._next_reclaim = now + RECLAIM_EVERY_S
-            alive = await self.store.alive_daemons()
-            entry = (await self.store.reclaim_from_dead(self.consumer, alive)
+            entry = (await self.store.reclaim_from_dead(self.consumer)
                      or await self.store.reclaim_stale(self.consumer, self.settings.reclaim_idle_s))
             if entry is not None:
                 log.info("reclaimed a job from another daemon", entry=entry.entry_id,
