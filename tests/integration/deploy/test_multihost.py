@@ -38,4 +38,5 @@ def test_a_host_and_the_redis_primary_die_and_no_job_is_lost_or_run_twice() -> N
     assert report["jobs_reclaimed"] >= 1, report
     assert report["orphans_removed"] >= 1, report
     assert report["leaked_containers"] == 0, report
+    assert report["engines_removed"], report  # the run's engines folder, mounts and all
     assert 0 < report["failover_s"] < 30, report
