@@ -4,7 +4,8 @@ Run it (one CPU: the process pins itself to the first one it may use)::
 
     .venv/bin/python bench/bench_terrain.py [--seeds 3]
 
-What is measured, as CPU seconds of this process (``time.process_time``), per new seed:
+What is measured, as CPU seconds of this process (``time.process_time``: user + system, so page
+faults count too) on one core (numba, BLAS and OpenMP limited to one thread), per new seed:
 
 * pre-generation: ``World(seed)`` (lakes, rivers, both stream passes, the river-point grid);
 * the whole 2048 x 2048 minimap lattice of heights after it, and the sum with pre-generation;
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402

@@ -43,7 +43,6 @@ from worldgen.jitcore import (
     KM02,
     MASK,
     _fade,
-    base_height,
     clamp01,
     length,
     lerp,
@@ -55,13 +54,26 @@ from worldgen.jitcore import (
 )
 from worldgen.jitheight import K01 as KH01
 from worldgen.jitheight import K02 as KH02
+from worldgen.jitheight import K03 as KH03
+from worldgen.jitheight import K04 as KH04
 from worldgen.jitheight import K05 as KH05
-from worldgen.jitheight import K1, K2, K4, _squash, add_rivers, biome_norm, multiplier
+from worldgen.jitheight import K08 as KH08
+from worldgen.jitheight import K1, K2, K4, K137, _squash, add_rivers, biome_norm, multiplier
+from worldgen.jitheight import K7 as KH7
 from worldgen.jitriver import river_weight
 
-# 8 base-height noises, the masks of off0, off4, off1, off2, then the detail noises of
-# GetBiomeHeight at 0.01, 0.02, 0.05, 0.1, 0.4 and 0.2 of (w + 100000 + off3)
-NAX = 18
+# Axes 0-7: the 8 base-height noises; 8-11: the masks of off0, off4, off1, off2; 12-17: the
+# detail noises of GetBiomeHeight at 0.01, 0.02, 0.05, 0.1, 0.4 and 0.2 of u = w + 100000 + off3;
+# 18-25 and 26-33: the base-height noises at w - 1 and w + 1 (the Mountain's tilt); 34-37: the
+# Mistlands' noises at 0.02, 0.04, 0.03, 0.05 times 0.7 of u; 38-41: the Swamp's at 0.04, 0.08,
+# 0.1 and 0.4 of w + 100000 (no off3 there).
+NAX = 42
+_MINUS, _PLUS, _MIST, _SWAMP = 18, 26, 34, 38
+# Squared distances (double) safely inside 12000 - 101 - 49 m, or outside 12000 + 501 + 99 m
+# of the AshLands / DeepNorth rings: there the rings' tests cannot pass, whatever the rounding.
+_NEAR_SQ = 11850.0 * 11850.0
+_GAP_IN_SQ = 11400.0 * 11400.0
+_GAP_OUT_SQ = 12600.0 * 12600.0
 
 
 @njit
@@ -80,15 +92,9 @@ def _axes(w: float, o: np.ndarray, j: int, ci: np.ndarray, cf: np.ndarray,
           cu: np.ndarray) -> None:
     """All axis terms of one coordinate ``w``; ``o`` = (base offset, off0, off4, off1, off2)
     of this axis, CH_X0/CH_X1 (or the Y pair) in ``o[5]``, ``o[6]`` and off3 in ``o[7]``."""
-    x = w + (100000.0 + o[0])
-    _axis(x * K002 * 0.5, 0, j, ci, cf, cu)
-    _axis(x * K003 * 0.5, 1, j, ci, cf, cu)
-    _axis(x * K002 * 1.0, 2, j, ci, cf, cu)
-    _axis(x * K003 * 1.0, 3, j, ci, cf, cu)
-    _axis(x * K005 * 1.0, 4, j, ci, cf, cu)
-    _axis(x * K01 * 1.0, 5, j, ci, cf, cu)
-    _axis(x * K002 * 0.25 + o[5], 6, j, ci, cf, cu)
-    _axis(x * K002 * 0.25 + o[6], 7, j, ci, cf, cu)
+    _base_axes(w, o, 0, j, ci, cf, cu)
+    _base_axes(r32(w - 1.0), o, _MINUS, j, ci, cf, cu)
+    _base_axes(r32(w + 1.0), o, _PLUS, j, ci, cf, cu)
     for m in range(4):
         _axis(r32(o[1 + m] + w) * MASK, 8 + m, j, ci, cf, cu)
     u = r32((w + 100000.0) + o[7])
@@ -98,18 +104,49 @@ def _axes(w: float, o: np.ndarray, j: int, ci: np.ndarray, cf: np.ndarray,
     _axis(u * K1, 15, j, ci, cf, cu)
     _axis(u * K4, 16, j, ci, cf, cu)
     _axis(u * K2, 17, j, ci, cf, cu)
+    _axis(u * KH02 * KH7, _MIST, j, ci, cf, cu)
+    _axis(u * KH04 * KH7, _MIST + 1, j, ci, cf, cu)
+    _axis(u * KH03 * KH7, _MIST + 2, j, ci, cf, cu)
+    _axis(u * KH05 * KH7, _MIST + 3, j, ci, cf, cu)
+    us = r32(w + 100000.0)
+    _axis(us * KH04, _SWAMP, j, ci, cf, cu)
+    _axis(us * KH08, _SWAMP + 1, j, ci, cf, cu)
+    _axis(us * K1, _SWAMP + 2, j, ci, cf, cu)
+    _axis(us * K4, _SWAMP + 3, j, ci, cf, cu)
+
+
+@njit
+def _base_axes(w: float, o: np.ndarray, k0: int, j: int, ci: np.ndarray, cf: np.ndarray,
+               cu: np.ndarray) -> None:
+    """The 8 base-height axes of coordinate ``w`` into axes ``k0`` to ``k0 + 7``."""
+    x = w + (100000.0 + o[0])
+    _axis(x * K002 * 0.5, k0, j, ci, cf, cu)
+    _axis(x * K003 * 0.5, k0 + 1, j, ci, cf, cu)
+    _axis(x * K002 * 1.0, k0 + 2, j, ci, cf, cu)
+    _axis(x * K003 * 1.0, k0 + 3, j, ci, cf, cu)
+    _axis(x * K005 * 1.0, k0 + 4, j, ci, cf, cu)
+    _axis(x * K01 * 1.0, k0 + 5, j, ci, cf, cu)
+    _axis(x * K002 * 0.25 + o[5], k0 + 6, j, ci, cf, cu)
+    _axis(x * K002 * 0.25 + o[6], k0 + 7, j, ci, cf, cu)
 
 
 @njit
 def _mix(k: int, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: np.ndarray,
          yf: np.ndarray, yv: np.ndarray) -> float:
     """The per-point half of ``perlin``: column ``j`` of axis ``k`` with the row's axis ``k``."""
+    return _mix2(k, k, j, xi, xf, xu, yi, yf, yv)
+
+
+@njit
+def _mix2(k: int, ky: int, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray,
+          yi: np.ndarray, yf: np.ndarray, yv: np.ndarray) -> float:
+    """The per-point half of ``perlin``: column ``j`` of axis ``k`` with the row's ``ky``."""
     cx = xi[k, j]
-    cy = yi[k, 0]
+    cy = yi[ky, 0]
     fx = xf[k, j]
-    fy = yf[k, 0]
+    fy = yf[ky, 0]
     u = xu[k, j]
-    v = yv[k, 0]
+    v = yv[ky, 0]
     fx1 = fx - _ONE
     fy1 = fy - _ONE
     a = _PERM[cx] + cy
@@ -129,17 +166,19 @@ def _mix(k: int, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: np.
 
 
 @njit
-def _base(dist: float, mmd: float, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray,
-          yi: np.ndarray, yf: np.ndarray, yv: np.ndarray) -> float:
-    """:func:`worldgen.jitcore.base_height` with the precomputed axes."""
-    h = r32(_mix(0, j, xi, xf, xu, yi, yf, yv) * _mix(1, j, xi, xf, xu, yi, yf, yv) * 1.0)
-    h = r32(h + _mix(2, j, xi, xf, xu, yi, yf, yv) * _mix(3, j, xi, xf, xu, yi, yf, yv) * h
-            * K09)
-    h = r32(h + _mix(4, j, xi, xf, xu, yi, yf, yv) * _mix(5, j, xi, xf, xu, yi, yf, yv) * 0.5
-            * h)
+def _base(dist: float, mmd: float, j: int, kx: int, ky: int, xi: np.ndarray, xf: np.ndarray,
+          xu: np.ndarray, yi: np.ndarray, yf: np.ndarray, yv: np.ndarray) -> float:
+    """:func:`worldgen.jitcore.base_height` with the precomputed axes (the column's base axes
+    from ``kx``, the row's from ``ky``: 0, or the tilt's -1 m / +1 m sets)."""
+    h = r32(_mix2(kx, ky, j, xi, xf, xu, yi, yf, yv)
+            * _mix2(kx + 1, ky + 1, j, xi, xf, xu, yi, yf, yv) * 1.0)
+    h = r32(h + _mix2(kx + 2, ky + 2, j, xi, xf, xu, yi, yf, yv)
+            * _mix2(kx + 3, ky + 3, j, xi, xf, xu, yi, yf, yv) * h * K09)
+    h = r32(h + _mix2(kx + 4, ky + 4, j, xi, xf, xu, yi, yf, yv)
+            * _mix2(kx + 5, ky + 5, j, xi, xf, xu, yi, yf, yv) * 0.5 * h)
     h = r32(h - K007)
-    n10 = _mix(6, j, xi, xf, xu, yi, yf, yv)
-    n11 = _mix(7, j, xi, xf, xu, yi, yf, yv)
+    n10 = _mix2(kx + 6, ky + 6, j, xi, xf, xu, yi, yf, yv)
+    n11 = _mix2(kx + 7, ky + 7, j, xi, xf, xu, yi, yf, yv)
     v = abs(r32(n10 - n11))
     c = r32(1.0 - lerp_step(K002B, K012, v))
     c = r32(c * smooth_step(744.0, 1000.0, dist))
@@ -158,19 +197,26 @@ def _base(dist: float, mmd: float, j: int, xi: np.ndarray, xf: np.ndarray, xu: n
 
 
 @njit
-def _biome(consts: np.ndarray, wx: float, wy: float, base: float, j: int, xi: np.ndarray,
-           xf: np.ndarray, xu: np.ndarray, yi: np.ndarray, yf: np.ndarray,
+def _biome(consts: np.ndarray, wx: float, wy: float, dist: float, base: float, j: int,
+           xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: np.ndarray, yf: np.ndarray,
            yv: np.ndarray) -> int:
-    """:func:`worldgen.jitcore.biome` with the masks from the precomputed axes."""
-    dist = length(wx, wy)
+    """:func:`worldgen.jitcore.biome` with the masks from the precomputed axes; ``dist`` is
+    ``length(wx, wy)``. The rings' square roots are taken only near the rings (the tests
+    against 12000 m +- 101 m cannot pass elsewhere; ``_NEAR_SQ`` leaves room for rounding)."""
     have_a = False
     a64 = 0.0
     for radius in (600.0, 3000.0, 5000.0, 6000.0):
         if abs(dist - radius) <= 101.0:
             have_a = True
-    ash_len = length(wx, r32(wy - 4000.0))
+    ash_y = r32(wy - 4000.0)
+    ash_len = 0.0
+    if wx * wx + ash_y * ash_y >= _NEAR_SQ:
+        ash_len = length(wx, ash_y)
     dn_y = r32(wy + 4000.0)
-    dn_mag = r32(math.sqrt(r32(r32(wx * wx) + r32(dn_y * dn_y))))
+    dn_sq = r32(r32(wx * wx) + r32(dn_y * dn_y))
+    dn_mag = 0.0
+    if dn_sq >= _NEAR_SQ:
+        dn_mag = r32(math.sqrt(dn_sq))
     if abs(ash_len - 12000.0) <= 101.0 or abs(dn_mag - 12000.0) <= 101.0:
         have_a = True
     if have_a:
@@ -218,13 +264,17 @@ def _fine(h: float, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: 
 def _norm(b: int, offs: np.ndarray, mmd: float, base: float, wx: float, wy: float,
           rw: np.ndarray, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray,
           yi: np.ndarray, yf: np.ndarray, yv: np.ndarray) -> float:
-    """:func:`worldgen.jitheight.biome_norm` (not pre-generation) of the Meadows (1), Plains
-    (16), BlackForest (8), Mountain (4) and DeepNorth (64) with the precomputed axes."""
+    """:func:`worldgen.jitheight.biome_norm` (not pre-generation) of every biome but the
+    AshLands (32) and the Ocean (256), with the precomputed axes."""
     if b == 4:
-        a = base_height(offs[0], offs[1], mmd, r32(wx - 1.0), wy)
-        bb = base_height(offs[0], offs[1], mmd, r32(wx + 1.0), wy)
-        c = base_height(offs[0], offs[1], mmd, wx, r32(wy - 1.0))
-        d = base_height(offs[0], offs[1], mmd, wx, r32(wy + 1.0))
+        xm = r32(wx - 1.0)
+        xp = r32(wx + 1.0)
+        ym = r32(wy - 1.0)
+        yp = r32(wy + 1.0)
+        a = _base(length(xm, wy), mmd, j, _MINUS, 0, xi, xf, xu, yi, yf, yv)
+        bb = _base(length(xp, wy), mmd, j, _PLUS, 0, xi, xf, xu, yi, yf, yv)
+        c = _base(length(wx, ym), mmd, j, 0, _MINUS, xi, xf, xu, yi, yf, yv)
+        d = _base(length(wx, yp), mmd, j, 0, _PLUS, xi, xf, xu, yi, yf, yv)
         tilt = r32(abs(r32(bb - a)) + abs(r32(c - d)))
         h = r32(base + r32(base - K4))
         h = r32(h + _detail(j, xi, xf, xu, yi, yf, yv) * K2)
@@ -235,10 +285,44 @@ def _norm(b: int, offs: np.ndarray, mmd: float, base: float, wx: float, wy: floa
         h = r32(bb + _detail(j, xi, xf, xu, yi, yf, yv) * K1)
         h = _squash(h, bb, False)
         return _fine(add_rivers(h, rw[0], rw[1]), j, xi, xf, xu, yi, yf, yv)
+    if b == 512:
+        m = r32(_mix(_MIST, j, xi, xf, xu, yi, yf, yv)
+                * _mix(_MIST + 1, j, xi, xf, xu, yi, yf, yv))
+        m = r32(m + _mix(_MIST + 2, j, xi, xf, xu, yi, yf, yv)
+                * _mix(_MIST + 3, j, xi, xf, xu, yi, yf, yv) * m * 0.5)
+        if m > 0.0:
+            m = r32(math.pow(m, 1.5))
+        h = add_rivers(r32(base + m * K4), rw[0], rw[1])
+        k = r32(clamp01(m * 7.0))
+        h = r32(h + _mix(15, j, xi, xf, xu, yi, yf, yv) * KH03 * k)
+        p4 = _mix(16, j, xi, xf, xu, yi, yf, yv)
+        h = r32(h + p4 * KH01 * k)
+        smooth = r32(h + p4 * K002)
+        terr = r32(math.ceil(r32(h * 400.0)))
+        return lerp(smooth, r32(terr / 400.0), k)
+    if b == 2:
+        n = r32(_mix(_SWAMP, j, xi, xf, xu, yi, yf, yv)
+                * _mix(_SWAMP + 1, j, xi, xf, xu, yi, yf, yv))
+        h = add_rivers(r32(K137 + n * KH03), rw[0], rw[1])
+        h = r32(h + _mix(_SWAMP + 2, j, xi, xf, xu, yi, yf, yv) * KH01)
+        return r32(h + _mix(_SWAMP + 3, j, xi, xf, xu, yi, yf, yv) * K003)
     h = r32(base + _detail(j, xi, xf, xu, yi, yf, yv) * K1)
     if b != 8:
         h = _squash(h, base, b == 16)
     return _fine(add_rivers(h, rw[0], rw[1]), j, xi, xf, xu, yi, yf, yv)
+
+
+@njit
+def _multiplier(wx: float, wy: float) -> float:
+    """:func:`worldgen.jitheight.multiplier`, skipping its two square roots where both gap
+    rings are out of reach (200, as it returns there)."""
+    ay = r32(wy - 4000.0)
+    dy = r32(wy + 4000.0)
+    la = wx * wx + ay * ay
+    ld = wx * wx + dy * dy
+    if ((la < _GAP_IN_SQ or la > _GAP_OUT_SQ) and (ld < _GAP_IN_SQ or ld > _GAP_OUT_SQ)):
+        return 200.0
+    return multiplier(wx, wy)
 
 
 @njit
@@ -269,14 +353,14 @@ def heights_grid_sep(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray,
             if dist > 10500.0:
                 out[i, j] = -400.0
                 continue
-            base = _base(dist, mmd, j, xi, xf, xu, yi, yf, yv)
-            b = _biome(consts, wx, wy, base, j, xi, xf, xu, yi, yf, yv)
+            base = _base(dist, mmd, j, 0, 0, xi, xf, xu, yi, yf, yv)
+            b = _biome(consts, wx, wy, dist, base, j, xi, xf, xu, yi, yf, yv)
             rw[0] = 0.0
             rw[1] = 0.0
             if b != 256 and b != 32:
                 river_weight(meta, idx, pts, state, wx, wy, rw)
-            if b == 1 or b == 16 or b == 8 or b == 4 or b == 64:
-                f = _norm(b, offs, mmd, base, wx, wy, rw, j, xi, xf, xu, yi, yf, yv)
-            else:
+            if b == 32 or b == 256:
                 f = biome_norm(b, offs, mmd, base, wx, wy, rw, False, True)
-            out[i, j] = r32(f * multiplier(wx, wy) + 0.0)
+            else:
+                f = _norm(b, offs, mmd, base, wx, wy, rw, j, xi, xf, xu, yi, yf, yv)
+            out[i, j] = r32(f * _multiplier(wx, wy) + 0.0)
