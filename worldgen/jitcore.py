@@ -61,7 +61,9 @@ def njit(fn: _F) -> _F:
 
 
 F32 = np.float32
-_PERM = PERM.astype(np.int64)
+# Unsigned, like every index derived from it: numba then needs no negative-index wraparound.
+_PERM = PERM.astype(np.uint32)
+_U1 = np.uint32(1)
 _GX = np.array([0.0] * 256)
 _GY = np.array([0.0] * 256)
 
@@ -124,8 +126,8 @@ def perlin(x: float, y: float) -> float:
     ya = np.float32(abs(y))
     ix = int(xa)
     iy = int(ya)
-    cx = ix & 255
-    cy = iy & 255
+    cx = np.uint32(ix & 255)
+    cy = np.uint32(iy & 255)
     fx = xa - np.float32(ix)
     fy = ya - np.float32(iy)
     u = _fade(min(_ONE, fx))
@@ -133,11 +135,11 @@ def perlin(x: float, y: float) -> float:
     fx1 = fx - _ONE
     fy1 = fy - _ONE
     a = _PERM[cx] + cy
-    b = _PERM[cx + 1] + cy
+    b = _PERM[cx + _U1] + cy
     h00 = _PERM[_PERM[a]]
-    h01 = _PERM[_PERM[a + 1]]
+    h01 = _PERM[_PERM[a + _U1]]
     h10 = _PERM[_PERM[b]]
-    h11 = _PERM[_PERM[b + 1]]
+    h11 = _PERM[_PERM[b + _U1]]
     g00 = _GX32[h00] * fx + _GY32[h00] * fy
     g10 = _GX32[h10] * fx1 + _GY32[h10] * fy
     g01 = _GX32[h01] * fx + _GY32[h01] * fy1

@@ -21,6 +21,7 @@ from worldgen.jitcore import (
     _GY32,
     _ONE,
     _PERM,
+    _U1,
     CAP_DIV,
     CAP_HI,
     CAP_LO,
@@ -78,10 +79,14 @@ _GAP_OUT_SQ = 12600.0 * 12600.0
 
 @njit
 def _axis(a: float, k: int, j: int, ci: np.ndarray, cf: np.ndarray, cu: np.ndarray) -> None:
-    """The per-axis half of ``perlin(r32(a), .)``: cell, fraction, fade."""
+    """The per-axis half of ``perlin(r32(a), .)``: cell (and the permutation's entries for it
+    and the next cell), fraction, fade."""
     xa = np.float32(abs(r32(a)))
     ix = int(xa)
-    ci[k, j] = ix & 255
+    c = np.uint32(ix & 255)
+    ci[k, j, 0] = c
+    ci[k, j, 1] = _PERM[c]
+    ci[k, j, 2] = _PERM[c + _U1]
     fx = xa - np.float32(ix)
     cf[k, j] = fx
     cu[k, j] = _fade(min(_ONE, fx))
@@ -141,20 +146,19 @@ def _mix(k: int, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray, yi: np.
 def _mix2(k: int, ky: int, j: int, xi: np.ndarray, xf: np.ndarray, xu: np.ndarray,
           yi: np.ndarray, yf: np.ndarray, yv: np.ndarray) -> float:
     """The per-point half of ``perlin``: column ``j`` of axis ``k`` with the row's ``ky``."""
-    cx = xi[k, j]
-    cy = yi[ky, 0]
+    cy = yi[ky, 0, 0]
     fx = xf[k, j]
     fy = yf[ky, 0]
     u = xu[k, j]
     v = yv[ky, 0]
     fx1 = fx - _ONE
     fy1 = fy - _ONE
-    a = _PERM[cx] + cy
-    b = _PERM[cx + 1] + cy
+    a = xi[k, j, 1] + cy
+    b = xi[k, j, 2] + cy
     h00 = _PERM[_PERM[a]]
-    h01 = _PERM[_PERM[a + 1]]
+    h01 = _PERM[_PERM[a + _U1]]
     h10 = _PERM[_PERM[b]]
-    h11 = _PERM[_PERM[b + 1]]
+    h11 = _PERM[_PERM[b + _U1]]
     g00 = _GX32[h00] * fx + _GY32[h00] * fy
     g10 = _GX32[h10] * fx1 + _GY32[h10] * fy
     g01 = _GX32[h01] * fx + _GY32[h01] * fy1
@@ -334,10 +338,10 @@ def heights_grid_sep(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray,
     nx = xs.size
     ox = np.array([offs[0], offs[0], offs[4], offs[1], offs[2], CH_X0, CH_X1, offs[3]])
     oy = np.array([offs[1], offs[0], offs[4], offs[1], offs[2], CH_Y0, CH_Y1, offs[3]])
-    xi = np.empty((NAX, nx), dtype=np.int64)
+    xi = np.empty((NAX, nx, 3), dtype=np.uint32)
     xf = np.empty((NAX, nx), dtype=np.float32)
     xu = np.empty((NAX, nx), dtype=np.float32)
-    yi = np.empty((NAX, 1), dtype=np.int64)
+    yi = np.empty((NAX, 1, 3), dtype=np.uint32)
     yf = np.empty((NAX, 1), dtype=np.float32)
     yv = np.empty((NAX, 1), dtype=np.float32)
     for j in range(nx):

@@ -13,7 +13,8 @@ from worldgen import GENERATOR_VERSION, fwl
 from worldgen.biomes import biome_points
 from worldgen.generate import generate_world, lattice_coords, sanitise_name, warm_up
 
-pytestmark = pytest.mark.unit
+# warm_up compiles the numba kernels when their cache is cold (a minute or more on a busy box).
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(600)]
 
 
 def test_lattice_of_the_game_minimap() -> None:
