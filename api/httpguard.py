@@ -15,7 +15,10 @@ module subclasses uvicorn's httptools protocol and adds, per connection
   ended: 408 and close; a body not complete `body_timeout_s` after its head: 408 and close;
 - more than `max_connections` open connections: the new one gets 503 and is closed; more than
   `max_concurrency` requests in flight: 503 with Retry-After (uvicorn's `limit_concurrency`
-  counts idle keep-alive connections too and answers in plain text, so it is not used).
+  counts idle keep-alive connections too and answers in plain text, so it is not used);
+  the operator's probes (`/healthz`, `/readyz`, `/metrics`) have `PROBE_RESERVE` slots of
+  their own above that cap, so open long-polls cannot make a health check or a scrape fail
+  and a busy daemon look dead to its orchestrator and its alerts.
 
 Every such answer is the API's error model, ``{"error": {"code", "message"}}``. After an error
 the connection is half-closed and whatever the client still sends is read and dropped for a
@@ -38,6 +41,9 @@ from pool.infra.settings import Settings
 # Seconds a refused connection keeps draining what the client still sends before closing.
 LINGER_S = 2.0
 RETRY_AFTER_S = 1
+# Paths answered within PROBE_RESERVE extra requests in flight once the cap is reached.
+PROBE_PATHS = frozenset({b"/healthz", b"/readyz", b"/metrics"})
+PROBE_RESERVE = 16
 
 
 @dataclass(frozen=True)
@@ -249,7 +255,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                                     "bytes")
             raise self._refusal
         self._body_deadline = self.loop.time() + self.limits.body_timeout_s
-        if len(self.tasks) >= self.limits.max_concurrency:
+        in_flight, cap = len(self.tasks), self.limits.max_concurrency
+        if in_flight >= cap and (in_flight >= cap + PROBE_RESERVE
+                                 or self.url.split(b"?", 1)[0] not in PROBE_PATHS):
             app, self.app = self.app, self.busy_app
             try:
                 super().on_headers_complete()

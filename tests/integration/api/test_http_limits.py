@@ -169,19 +169,23 @@ def test_cors_origins_setting_allows_the_viewer_origin(
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_requests_past_the_concurrency_limit_get_503(
+def test_requests_past_the_concurrency_limit_get_503_but_probes_still_answer(
         daemon_factory: Callable[..., DaemonProcess]) -> None:
     d = daemon_factory(VWE_HTTP_MAX_CONCURRENCY="2").start(role="api")
     job_id = submit(d.url, "waiting").json()["job_id"]  # queued for good: no daemon runs it
     polls = [threading.Thread(target=lambda: httpx.get(
-        f"{d.url}/v1/jobs/{job_id}", params={"wait": 4}, timeout=10)) for _ in range(2)]
+        f"{d.url}/v1/jobs/{job_id}", params={"wait": 12}, timeout=20)) for _ in range(2)]
     for t in polls:
         t.start()
-    # Once both long-polls are in flight, a third request is refused.
-    busy = eventually(lambda: (r := httpx.get(f"{d.url}/healthz", timeout=5)).status_code == 503
-                      and r, timeout=5, interval=0.05)
+    # Once both long-polls are in flight, a third request is refused...
+    busy = eventually(lambda: (r := httpx.get(f"{d.url}/v1/jobs/{job_id}", timeout=5)
+                               ).status_code == 503 and r, timeout=8, interval=0.05)
     assert busy.json()["error"]["code"] == "server_busy"
     assert busy.headers["retry-after"] == "1"
+    # ... while the operator's probes have slots of their own: a busy daemon is not a dead one.
+    for probe in ("/healthz", "/readyz", "/metrics"):
+        assert httpx.get(f"{d.url}{probe}", timeout=5).status_code == 200, probe
+    assert httpx.get(f"{d.url}/v1/jobs/{job_id}", timeout=5).status_code == 503
     for t in polls:
-        t.join(10)
-    assert httpx.get(f"{d.url}/healthz", timeout=5).status_code == 200
+        t.join(20)
+    assert httpx.get(f"{d.url}/v1/jobs/{job_id}", timeout=5).status_code == 200
