@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 
 from pool.core import constants
 from pool.core.autoscale import autoscale_target, boot_estimate
-from pool.core.exceptions import ConfigError
+from pool.core.exceptions import ConfigError, StoreUnavailable
 from pool.daemon import adoption, preflight
 from pool.daemon.dispatcher import Dispatcher
 from pool.daemon.lease import LeaseKeeper, LeaseState
@@ -35,7 +35,7 @@ from pool.infra.settings import Settings
 from pool.infra.supervisor import Supervisor
 from pool.store.job_store import JobStore
 from pool.store.ownership import InstanceTaken, OwnershipStore
-from pool.store.redis_client import RedisHealth, connect_redis, is_outage
+from pool.store.redis_client import OUTAGE_ERRORS, RedisHealth, connect_redis, is_outage
 
 log = get_logger("vwe.daemon")
 
@@ -164,15 +164,18 @@ class Daemon:
               "interval", seconds=s.maintenance_interval_s, id="recycle", **opts)
         every(job("health", self.pool.check_health, stale_after_s=3 * s.health_interval_s + 5),
               "interval", seconds=s.health_interval_s, id="health", **opts)
-        every(job("heartbeat", self.heartbeat, stale_after_s=s.heartbeat_ttl_s),
-              "interval", seconds=hb, id="heartbeat", **opts)
+        # Redis being unreachable is `/readyz`'s "redis" check; the jobs that need it are not
+        # reported down for it as well (the heartbeat still goes down once its lease lapses).
+        redis_down = (*OUTAGE_ERRORS, StoreUnavailable)
+        every(job("heartbeat", self.heartbeat, stale_after_s=s.heartbeat_ttl_s,
+                  outages=redis_down), "interval", seconds=hb, id="heartbeat", **opts)
         every(job("engine", self.engine_probe), "interval", seconds=1, id="engine", **opts)
-        every(job("reap", self.reap), "interval", seconds=constants.REAP_INTERVAL_S, id="reap",
-              **opts)
-        every(job("autoscale", self.autoscale), "interval", seconds=constants.AUTOSCALE_INTERVAL_S,
-              id="autoscale", **opts)
-        every(job("expiry", self.sweep_worlds), "interval", seconds=s.expiry_sweep_interval_s,
-              id="expiry", **opts)
+        every(job("reap", self.reap, outages=redis_down), "interval",
+              seconds=constants.REAP_INTERVAL_S, id="reap", **opts)
+        every(job("autoscale", self.autoscale, outages=redis_down), "interval",
+              seconds=constants.AUTOSCALE_INTERVAL_S, id="autoscale", **opts)
+        every(job("expiry", self.sweep_worlds, outages=redis_down), "interval",
+              seconds=s.expiry_sweep_interval_s, id="expiry", **opts)
         self.scheduler.start()
         self.supervisor.spawn("dispatcher", self.dispatcher.run)
         log.info("daemon started", instance=s.instance_id, size=self.pool.policy.size,

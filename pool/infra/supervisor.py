@@ -130,8 +130,14 @@ class Supervisor:
 
     # ---------- periodic jobs ----------
     def job(self, name: str, fn: Callable[[], Awaitable[None]], *,
-            stale_after_s: float | None = None) -> Callable[[], Awaitable[None]]:
-        """`fn` wrapped for a scheduler: failures logged, counted and shown; never raised."""
+            stale_after_s: float | None = None,
+            outages: tuple[type[BaseException], ...] = ()) -> Callable[[], Awaitable[None]]:
+        """`fn` wrapped for a scheduler: failures logged, counted and shown; never raised.
+
+        A failure of a type in `outages` (a dependency unreachable: Redis) is logged and
+        counted but leaves the job up: the dependency's own check shows the outage, and a job
+        that runs once a minute would otherwise stay down for up to a minute after the
+        dependency is back. A job that keeps failing so still goes down by `stale_after_s`."""
         component = self._component(name)
         component.stale_after_s = stale_after_s
         component.last_ok = self.clock()  # the grace period starts now
@@ -141,6 +147,12 @@ class Supervisor:
                 await fn()
             except asyncio.CancelledError:
                 raise
+            except outages as exc:
+                if self.restarts is not None:
+                    self.restarts.labels(name).inc()
+                log.warning("periodic job failed: a dependency is unreachable", job=name,
+                            error=f"{type(exc).__name__}: {exc}")
+                return
             except Exception as exc:
                 if self._failed(component, exc):
                     log.exception("periodic job failed; it runs again on its next tick",

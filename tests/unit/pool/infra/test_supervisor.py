@@ -150,3 +150,32 @@ async def test_stop_reports_a_task_that_does_not_stop() -> None:
     sup.spawn("stubborn", stubborn)
     await asyncio.sleep(0)
     assert await sup.stop(timeout=0.1) is False
+
+
+async def test_an_outage_failure_leaves_the_job_up_until_it_goes_stale() -> None:
+    """The expiry sweep runs once a minute: a Redis blip must not keep it (and /readyz) down
+    until its next tick; Redis' own check shows the outage."""
+    metrics = Metrics()
+    now = [0.0]
+    sup = Supervisor(metrics.task_restarts, clock=lambda: now[0])
+
+    async def sweep() -> None:
+        raise TimeoutError("Timeout reading from redis")
+
+    job = sup.job("expiry", sweep, stale_after_s=30, outages=(TimeoutError,))
+    await job()
+    assert sup.down() == {}
+    assert _restarts(metrics.registry, "expiry") == 1
+    now[0] = 31.0  # failing on every tick for longer than it may: down after all
+    await job()
+    assert "no successful run" in sup.down()["expiry"]
+
+
+async def test_a_failure_outside_the_outages_still_takes_the_job_down() -> None:
+    sup = Supervisor()
+
+    async def sweep() -> None:
+        raise ValueError("a bug")
+
+    await sup.job("expiry", sweep, outages=(TimeoutError,))()
+    assert "ValueError: a bug" in sup.down()["expiry"]
