@@ -6,6 +6,7 @@ import time
 from typing import Any, Literal
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,7 +82,9 @@ def create_app(state: ApiState, role: Role = "all") -> FastAPI:
     # per-request resolution costs a cached answer about 10% of its CPU. OpenTelemetry is off:
     # Prometheus is this daemon's telemetry, and FastAPI's per-request check for a configured
     # OpenTelemetry provider costs another 6%.
-    app = FastAPI(title="vwe-pool", version=__version__,
+    # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package, not
+    # from a CDN (the daemon may have no internet, and the browser should fetch nothing else).
+    app = FastAPIOffline(title="vwe-pool", version=__version__,
                   description="Warm-pool engine of the Valheim World Engine: a world for a "
                               "seed, now.",
                   routes=routes_for(role, state.settings),

@@ -4,6 +4,7 @@ the real Redis; no daemon, no Docker. Every refusal is a 4xx in the error model,
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -157,3 +158,17 @@ async def test_a_valid_patch_is_persisted_in_the_policy_hash(
     stored = {k.decode(): v.decode() for k, v in raw.items()}
     assert float(stored["idle_ttl_s"]) == 120 and stored["max"] == "4"
     assert stored["autoscale"] == "0"
+
+
+async def test_api_docs_load_nothing_from_outside(api: httpx.AsyncClient) -> None:
+    """/docs and /redoc work on a machine without internet: every script, style and icon
+    they reference is served by the daemon itself."""
+    for page in ("/docs", "/redoc"):
+        r = await api.get(page)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)["\']', r.text)
+        refs += re.findall(r"url:\s*'([^']+)'", r.text)
+        assert refs, r.text
+        for ref in refs:
+            assert not re.match(r"(https?:)?//", ref), f"{page} loads {ref} from outside"
+            assert (await api.get(ref)).status_code == 200, f"{page}: {ref}"
