@@ -69,6 +69,8 @@ def test_unreachable_daemon_is_a_clear_error() -> None:
     assert result.returncode == 1 and "cannot reach the daemon" in result.stderr
 
 
+# The first local run compiles the numba kernels into the checkout's cache (a minute of CPU).
+@pytest.mark.timeout(600)
 def test_worldgen_runs_locally_without_docker(tmp_path: Path) -> None:
     result = run("worldgen", "abc", "--out", str(tmp_path), "--resolution", "128")
     assert result.returncode == 0, result.stderr
@@ -92,3 +94,49 @@ def test_serve_refuses_a_bad_template_naming_the_file_and_field(tmp_path: Path) 
     result = run("serve", "--templates", "default,nosuch", timeout=30,
                  env={"VWE_TEMPLATES_FILE": ""})
     assert result.returncode == 2 and "no template 'nosuch'; defined: default" in result.stderr
+
+
+def test_generate_wait_rides_out_a_daemon_that_is_not_up_yet(
+    daemon_factory: Callable[..., DaemonProcess], tmp_path: Path,
+) -> None:
+    """A restart (deploy, Ctrl-C, kill -9) looks to a waiting client like this: refused
+    connections, then 503s while the daemon starts; the job itself goes on in Redis."""
+    d = daemon_factory()  # its port is chosen; nothing listens there yet
+    client = subprocess.Popen([CLI, "generate", "RideOut1", "--wait", "--timeout", "90",
+                               "--api", d.url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        d.start(wait_warm=1)
+        stdout, stderr = client.communicate(timeout=100)
+    finally:
+        client.kill()
+    assert client.returncode == 0, stderr
+    assert json.loads(stdout[stdout.index("{"):])["status"] == "succeeded"
+
+
+def test_generate_refuses_an_out_folder_with_files_and_says_why_on_timeout(
+    daemon_factory: Callable[..., DaemonProcess], tmp_path: Path,
+) -> None:
+    d = daemon_factory().start(role="api")  # no pool: the job stays queued
+    (tmp_path / "keep.txt").write_text("mine")
+    result = run("generate", "NoClobber", "--out", str(tmp_path), "--api", d.url)
+    assert result.returncode == 1 and "must be an empty folder" in result.stderr
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    result = run("generate", "NoClobber", "--wait", "--timeout", "2", "--api", d.url)
+    assert result.returncode == 1
+    assert "still queued after 2 s (--timeout); it goes on" in result.stderr
+
+
+def test_pool_set_without_a_token_says_which_variable() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VWE_API_TOKEN"}
+    result = subprocess.run([CLI, "pool", "set", "--size", "2", "--api", "http://127.0.0.1:9"],
+                            capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 2 and "set VWE_API_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_a_closed_pipe() -> None:
+    assert run("--version").stdout.startswith("vwe-pool ")
+    shell = subprocess.run(f"{CLI} --help | head -c 10", shell=True, capture_output=True,
+                           text=True, timeout=30)
+    assert "Traceback" not in shell.stderr
