@@ -76,14 +76,18 @@ def _square_mask(gx: int, gy: int, x: float, y: float, w: float) -> int:
     """The 16 m squares (bit sy * 4 + sx) of cell (gx, gy) that a circle of radius ``w``
     (plus the margin) around (x, y) reaches."""
     bits = 0
-    reach = w + _MARGIN_M
-    for sq in range(16):
-        x0 = gx * 64.0 - 32.0 + (sq % 4) * 16.0
-        y0 = gy * 64.0 - 32.0 + (sq // 4) * 16.0
-        dx = max(x0 - x, 0.0, x - (x0 + 16.0))
+    reach2 = (w + _MARGIN_M) * (w + _MARGIN_M)
+    for sy in range(4):
+        y0 = gy * 64.0 - 32.0 + sy * 16.0
         dy = max(y0 - y, 0.0, y - (y0 + 16.0))
-        if dx * dx + dy * dy < reach * reach:
-            bits |= 1 << sq
+        dy2 = dy * dy
+        if dy2 >= reach2:  # no square of this row can be reached
+            continue
+        for sx in range(4):
+            x0 = gx * 64.0 - 32.0 + sx * 16.0
+            dx = max(x0 - x, 0.0, x - (x0 + 16.0))
+            if dx * dx + dy2 < reach2:
+                bits |= 1 << (sy * 4 + sx)
     return bits
 
 
