@@ -210,19 +210,21 @@ def _generate_into(seed_text: str, out: Path, *, resolution: int, worldgen_versi
     report(0.1, "lattice ready")
     biomes, counts = lattice.biomes_and_counts(offsets)
     shares = biome_shares(counts)
+    inworld = lattice.inworld
+    del lattice  # its per-cell arrays (about 200 MB at 4096 cells) are not needed again
     report(0.7, "biomes computed")
 
     files: dict[str, str] = {}
     if "biomes" in wanted:
         np.save(out / "biomes.npy", biomes, allow_pickle=False)
         files["biomes"] = "biomes.npy"
-        write_png(out / "biomes.png", biomes, lattice.inworld)
+        write_png(out / "biomes.png", biomes, inworld)
         files["image"] = "biomes.png"
     heights_stats: dict[str, object] | None = None
     if "heights" in wanted:
         report(0.75, "pre-generating lakes, rivers and streams")
         heights_stats = write_terrain(out, seed, worldgen_version, coords, biomes,
-                                      lattice.inworld, files,
+                                      inworld, files,
                                       lambda f, m: report(0.75 + 0.15 * f, m))
     report(0.9, "maps written")
     meta = fwl.WorldMeta(name=name, seed_name=seed_text, seed=seed, uid=world_uid(name, seed),
