@@ -39,6 +39,15 @@ class GenerationFailed(VweError):
     """The agent accepted a job but reported an error or died before finishing it."""
 
 
+class WorkerDied(GenerationFailed):
+    """The worker's agent went away mid-job (its connection closed or reset)."""
+
+
+class WorkerOutOfMemory(GenerationFailed):
+    """The kernel killed the worker for exceeding its memory limit (docker's
+    `State.OOMKilled`). Deterministic for the same request: the job fails without a retry."""
+
+
 class QueueFull(VweError):
     """The queue is at its cap; the caller should retry later."""
 

@@ -38,7 +38,7 @@ from pool.daemon.runtime import (
 )
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.logs import get_logger
-from pool.store.ownership import Owner
+from pool.store.ownership import LeaseCheck, Owner
 
 log = get_logger("vwe.adoption")
 
@@ -83,18 +83,71 @@ def give_back(pool: WarmPool, c: Container) -> None:
 
 async def revalidate(pool: WarmPool) -> None:
     """Re-prove every container by its token (after a lapsed lease, and on each reaping
-    tick); fence off the ones whose record names another owner now."""
+    tick); fence off the ones whose record names another owner now. A record that is gone
+    while its container still runs was lost with Redis's data: written back (`restore`)."""
     tracked = [c for c in [*pool.containers.values(), *pool.outdated.values()] if c.token]
     owners = await pool.ownership.owners([c.name for c in tracked])
+    missing = [c for c in tracked if owners.get(c.name) is None]
+    running = {i.name for i in await pool.runtime.list(_labels(pool)) if i.running} \
+        if missing else set()
     for c in tracked:
-        if owners.get(c.name) != pool.ownership.mine(c.token):
+        owner = owners.get(c.name)
+        if owner is None:
+            if c.name in running:
+                await restore(pool, c)
+            elif c.state is not ContainerState.BOOTING:  # a boot may not be listed yet
+                fence_off(pool, c, "no owner record, and the container is not running")
+        elif owner != pool.ownership.mine(c.token):
             fence_off(pool, c, "its owner record names another daemon")
 
 
+async def restore(pool: WarmPool, c: Container) -> bool:
+    """Write back the owner record of a running container this daemon holds, after Redis lost
+    its data; fence it off when another owner's record is there. True when it is ours."""
+    result = await pool.ownership.restore(c.name, c.token)
+    if result is LeaseCheck.FENCED:
+        fence_off(pool, c, "its owner record names another daemon")
+    elif result is LeaseCheck.OK:
+        log.warning("owner record restored (Redis lost its data?)", container=c.name,
+                    token=c.token)
+    return result is LeaseCheck.OK
+
+
+async def prove_missing(pool: WarmPool, c: Container) -> bool:
+    """A lease check found no owner record: the container is still this daemon's if it runs
+    (Redis lost the record: written back); otherwise it is dropped. True when usable."""
+    if c.id and await pool.runtime.is_running(c.id):
+        return await restore(pool, c)
+    fence_off(pool, c, "no owner record, and the container is not running")
+    return False
+
+
+async def reassert(pool: WarmPool, c: Container) -> bool:
+    """The agent refused a job as fenced though the record is this daemon's: the counter went
+    backwards (Redis lost it). Take a token above the agent's and show it; False when the
+    record is not ours (fence it off)."""
+    answer = await c.agent.ping(timeout=1.0)
+    agent_fence = answer.get("fence") if answer else None
+    if not isinstance(agent_fence, int) or isinstance(agent_fence, bool):
+        return False
+    token = await pool.ownership.reclaim(c.name, c.token, agent_fence)
+    if token is None:
+        return False
+    c.token = token
+    await c.agent.ping(timeout=1.0, fence=token)
+    log.warning("container re-claimed above its agent's token (the fence counter went "
+                "backwards: Redis lost its data?)", container=c.name, token=token,
+                agent_fence=agent_fence)
+    return True
+
+
+def _labels(pool: WarmPool) -> dict[str, str]:
+    return {LABEL_POOL: pool.settings.pool_name, LABEL_TEMPLATE: pool.template,
+            LABEL_DEPLOYMENT: pool.deployment}
+
+
 async def _untracked(pool: WarmPool) -> list[ContainerInfo]:
-    infos = await pool.runtime.list({LABEL_POOL: pool.settings.pool_name,
-                                     LABEL_TEMPLATE: pool.template,
-                                     LABEL_DEPLOYMENT: pool.deployment})
+    infos = await pool.runtime.list(_labels(pool))
     return [i for i in infos if i.name not in pool.containers and i.name not in pool.outdated]
 
 
@@ -126,15 +179,22 @@ async def reap(pool: WarmPool, *, at_start: bool = False) -> None:
 
 
 async def _take_over(pool: WarmPool, info: ContainerInfo, seen: Owner | None) -> bool:
-    result = await pool.ownership.take_over(info.name, seen)
+    host_dir = pool.sockets_dir / info.name
+    agent = AgentClient(host_dir)
+    # The token its agent holds: the new one must be larger, or the agent refuses every job
+    # (after Redis lost the fence counter, the counter alone would start again from 0).
+    before = await agent.ping() if info.running else None
+    agent_fence = before.get("fence") if before else 0
+    if not isinstance(agent_fence, int) or isinstance(agent_fence, bool):
+        agent_fence = 0
+    result = await pool.ownership.take_over(info.name, seen, agent_fence)
     if result.token is None:
         return False  # another daemon won the race, or the owner came back, or our lease lapsed
     token = result.token
     pool.metrics.takeovers.labels(pool.template).inc()
     previous = seen.instance if seen else None
     log.info("container taken over", container=info.name, previous_owner=previous, token=token)
-    host_dir = pool.sockets_dir / info.name
-    answer = await AgentClient(host_dir).ping(fence=token) if info.running else None
+    answer = await agent.ping(fence=token) if info.running else None
     idle = answer is not None and not answer.get("busy")
     compatible = (info.image_id == pool.image_id
                   and info.labels.get(LABEL_SPEC) == pool.spec_hash)

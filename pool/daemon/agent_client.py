@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pool.core.exceptions import ContainerFenced, GenerationFailed, HandoffFailed
+from pool.core.exceptions import ContainerFenced, GenerationFailed, HandoffFailed, WorkerDied
 from worldgen import protocol
 
 ProgressCallback = Callable[[float, str], Awaitable[None]]
@@ -32,7 +32,7 @@ class Handoff:
                 while True:
                     line = await self.reader.readline()
                     if not line:
-                        raise GenerationFailed("the worker died during generation")
+                        raise WorkerDied("the worker died during generation")
                     message = protocol.decode(line)
                     event = message.get("event")
                     if event == protocol.EVENT_DONE:
@@ -48,6 +48,8 @@ class Handoff:
         except TimeoutError:
             raise GenerationFailed(f"generation took longer than {timeout:.0f} s") from None
         except (ConnectionError, ValueError) as exc:
+            if isinstance(exc, ConnectionError):
+                raise WorkerDied(f"lost the worker: {exc}") from exc
             raise GenerationFailed(f"lost the worker: {exc}") from exc
         finally:
             if self.client is not None:  # not given back: the connection is spent

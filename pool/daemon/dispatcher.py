@@ -23,11 +23,13 @@ from pool.core.exceptions import (
     HandoffFailed,
     PoolClosed,
     StoreUnavailable,
+    WorkerDied,
+    WorkerOutOfMemory,
 )
 from pool.core.states import FailurePhase
 from pool.daemon import adoption
 from pool.daemon.collect import collect_output, published_world
-from pool.daemon.container import Lease
+from pool.daemon.container import Container, Lease
 from pool.daemon.warm_pool import WarmPool
 from pool.infra.logs import get_logger
 from pool.infra.metrics import Metrics
@@ -159,6 +161,13 @@ class Dispatcher:
             except REDIS_ERRORS as exc:
                 log.warning("lease check failed: redis unreachable", error=repr(exc))
                 check = LeaseCheck.LAPSED
+            if check is LeaseCheck.MISSING:
+                # Redis lost the record (a data loss) or the container is gone: write it
+                # back if the container runs, then check again.
+                misses += 1
+                if await self._recover(c, adoption.prove_missing):
+                    adoption.give_back(self.pool, c)
+                continue
             if check is not LeaseCheck.OK:
                 misses += 1
                 if check is LeaseCheck.FENCED:
@@ -172,7 +181,13 @@ class Dispatcher:
                                                 self.settings.handoff_timeout_s, token=c.token)
             except ContainerFenced as exc:
                 misses += 1
-                adoption.fence_off(self.pool, c, str(exc))
+                # Our record, an agent holding a newer token: the counter went backwards (a
+                # data loss). Take a token above the agent's; otherwise it is taken over.
+                ours = await self._recover(c, adoption.reassert)
+                if ours:
+                    adoption.give_back(self.pool, c)
+                elif ours is not None:
+                    adoption.fence_off(self.pool, c, str(exc))
                 continue
             except HandoffFailed as exc:
                 failures += 1
@@ -194,6 +209,19 @@ class Dispatcher:
             raise HandoffFailed(f"no container provably this daemon's in {misses} leases")
         raise HandoffFailed(f"{MAX_HANDOFF_TRIES} containers in a row refused the job; "
                             f"last: {last}")
+
+    async def _recover(self, c: Container,
+                       how: Callable[[WarmPool, Container], Awaitable[bool]]) -> bool | None:
+        """Re-prove a leased container after a data loss (`how`): True when it is ours. A
+        Redis or engine error gives it back untouched, for the next lease to try: None."""
+        try:
+            return await how(self.pool, c)
+        except Exception as exc:
+            log.warning("could not re-prove a container; trying again", container=c.name,
+                        error=repr(exc))
+            adoption.give_back(self.pool, c)
+            await asyncio.sleep(LAPSED_PAUSE_S)
+            return None
 
     async def _run_job(self, attempt: Attempt, taken: float) -> None:
         """One attempt, bounded by VWE_JOB_TIMEOUT_S from the moment it was taken. Whatever
@@ -245,9 +273,12 @@ class Dispatcher:
             remaining = max(0.1, taken + limit - time.monotonic())
             done = await handoff.result(remaining, progress)
         except GenerationFailed as exc:
-            log.warning("generation failed", job_id=job.id, container=c.name, error=str(exc))
+            failure = await self._out_of_memory(c, exc)
+            log.warning("generation failed", job_id=job.id, container=c.name,
+                        error=str(failure))
             self.pool.release(c, healthy=False, phase=FailurePhase.GENERATION)
-            await self._attempt_failed(attempt, str(exc), lease.launch_type.value)
+            await self._attempt_failed(attempt, str(failure), lease.launch_type.value,
+                                       retry=not isinstance(failure, WorkerOutOfMemory))
             return
         except BaseException:
             self.pool.release(c, healthy=False)  # cancelled mid-generation
@@ -293,6 +324,24 @@ class Dispatcher:
             log.info("job succeeded", job_id=job.id, container=c.name,
                      generation_s=round(generation_s, 3), attempts=job.attempts)
 
+    async def _out_of_memory(self, c: Container, exc: GenerationFailed) -> GenerationFailed:
+        """A worker that died mid-job: was it the kernel's OOM killer (docker's
+        `State.OOMKilled`)? Then the same request would die the same way on every attempt."""
+        if not isinstance(exc, WorkerDied) or not c.id:
+            return exc
+        try:
+            oom = await self.pool.runtime.oom_killed(c.id)
+        except Exception as err:  # the engine cannot tell: keep the plain failure
+            log.warning("could not inspect a dead worker", container=c.name, error=repr(err))
+            return exc
+        if not oom:
+            return exc
+        memory = self.settings.worker_memory
+        return WorkerOutOfMemory(
+            f"the worker ran out of memory: the kernel killed it at its {memory} limit "
+            f"(VWE_WORKER_MEMORY={memory}); this request needs more (a smaller resolution or "
+            "fewer layers fits), so it is not retried")
+
     async def _already_published(self, attempt: Attempt) -> bool:
         """Record the world an earlier attempt published but never recorded, instead of
         generating it again (see `published_world`). False when there is none."""
@@ -313,9 +362,12 @@ class Dispatcher:
                      attempts=job.attempts)
         return True
 
-    async def _attempt_failed(self, attempt: Attempt, error: str, launch_type: str | None) -> None:
+    async def _attempt_failed(self, attempt: Attempt, error: str, launch_type: str | None,
+                              *, retry: bool = True) -> None:
+        """Retry the job while attempts remain, unless `retry` is False (a failure that the
+        same request meets again, e.g. running out of memory): then it fails at once."""
         job = attempt.job
-        if job.attempts < self.settings.job_max_attempts:
+        if retry and job.attempts < self.settings.job_max_attempts:
             if await self._record(lambda: self.store.retry(attempt, error)):
                 self.metrics.jobs_total.labels("retried").inc()
                 log.info("job will be retried", job_id=job.id, attempt=job.attempts, error=error)

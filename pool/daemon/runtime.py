@@ -10,6 +10,7 @@ import asyncio
 import functools
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class ContainerRuntime(Protocol):
     async def remove(self, container_id: str) -> None: ...
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
     async def is_running(self, container_id: str) -> bool: ...
+    async def oom_killed(self, container_id: str, wait_s: float = 3.0) -> bool: ...
     async def logs(self, container_id: str, tail: int = 50) -> str: ...
     async def close(self) -> None: ...
 
@@ -197,6 +199,25 @@ class DockerRuntime:
                 return False
 
         return await self._run(inspect)
+
+    async def oom_killed(self, container_id: str, wait_s: float = 3.0) -> bool:
+        """Whether the kernel's OOM killer ended this container (`State.OOMKilled`), once it
+        has stopped: waits up to `wait_s` for the engine to see it exit (its agent's socket
+        closes first). False for a container still running then, or gone."""
+        deadline = time.monotonic() + wait_s
+
+        def inspect() -> tuple[bool, bool]:
+            try:
+                state = self._docker().api.inspect_container(container_id)["State"]
+            except docker.errors.NotFound:
+                return False, False
+            return bool(state.get("Running")), bool(state.get("OOMKilled"))
+
+        while True:
+            running, oom = await self._run(inspect)
+            if oom or not running or time.monotonic() >= deadline:
+                return oom
+            await asyncio.sleep(0.1)
 
     async def logs(self, container_id: str, tail: int = 50) -> str:
         def logs() -> str:

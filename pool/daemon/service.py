@@ -72,6 +72,7 @@ class Daemon:
                                   settings.heartbeat_ttl_s, self._lease_changed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lease_claimed = False
+        self._foreign = False  # logged once: Redis holds another deployment id than ours
         self.pool = WarmPool(settings, self.runtime, metrics, self.ownership,
                              lease_fresh=self.lease_fresh)
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
@@ -196,6 +197,15 @@ class Daemon:
         it). Liveness is not this: it is the lease keeper's thread (`pool.daemon.lease`)."""
         boots = list(self.pool.unrecorded_boots)
         try:
+            # After a data loss: the deployment id back first (SET NX), or the next daemon to
+            # start makes a new one and leaves this one's containers alone for ever.
+            held = await self.ownership.restore_deployment(self.pool.deployment)
+            if held is not None and held != self.pool.deployment and not self._foreign:
+                self._foreign = True
+                log.error("Redis holds another deployment id than this daemon's (it lost its "
+                          "data and another deployment started meanwhile): daemons of that "
+                          "one will leave this one's containers alone",
+                          ours=self.pool.deployment, redis=held)
             await self.store.publish(self.settings.instance_id,
                                        {"daemon": self.settings.instance_id,
                                         "containers": self.pool.snapshot()}, boots)

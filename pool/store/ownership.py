@@ -12,6 +12,16 @@ Redis keys, under the pool's name `{p}` (docs/architecture.md, "Ownership"):
   owner always holds a larger token than any earlier one.
 - `{p}:owner:{container}`: `"<token>:<instance>"`, the container's current owner.
 
+The fencing counter never goes backwards from a token anyone has seen (issue 13 after a Redis
+data loss, docs/architecture.md "Redis losing data"): every claim first raises the counter to
+a floor (the largest token this daemon knows, the record's own token and, on a takeover, the
+token the container's agent reports), so a new token is always larger than what the agent
+holds. After a data loss the running daemon writes back what it owns: the deployment id (SET
+NX, each heartbeat) and the record of each of its containers still running (`restore`, when
+it re-proves them: after its lease lapsed, each reaping tick, and when a lease check finds no
+record), with the counter raised to the token. A record is only ever missing after a data loss
+or once its container was removed (removal comes before release), hence the engine check.
+
 A takeover is one compare-and-set (a Lua script, so atomic in Redis): it succeeds only when
 the record still holds what the caller saw, the recorded owner's lease is gone and the caller's
 own lease is live. Of two daemons racing to adopt a dead daemon's container exactly one wins;
@@ -38,9 +48,20 @@ import redis.asyncio as aioredis
 
 from pool.store import keys as c
 
+# Raise the fence counter (KEYS[2]) to at least a floor (ARGV[n]) before INCR: a data
+# loss reset it, and tokens must stay larger than any an agent or daemon has seen.
+_RAISE_LUA = """
+local floor = tonumber(ARGV[{n}])
+if tonumber(redis.call('GET', KEYS[2]) or '0') < floor then
+  redis.call('SET', KEYS[2], ARGV[{n}])
+end
+"""
+
 # Claim a new container's record: only while the caller's lease is live.
+# KEYS: caller's lease, fence counter, owner record. ARGV: nonce, instance, floor.
 _CLAIM_NEW_LUA = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+""" + _RAISE_LUA.format(n=3) + """
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[3], token .. ':' .. ARGV[2])
 return token
@@ -48,7 +69,7 @@ return token
 
 # Compare-and-set takeover of one container's record.
 # KEYS: caller's lease, fence counter, owner record. ARGV: caller's nonce, caller's instance,
-# the record as the caller saw it ('' = none), the lease key prefix.
+# the record as the caller saw it ('' = none), the lease key prefix, the floor.
 # Returns {token, ''} on success, {0, current} when the record changed, {-1, current} when its
 # owner is alive, {-2, ''} when the caller's own lease is not live.
 _TAKE_OVER_LUA = """
@@ -61,19 +82,53 @@ if current ~= '' then
     return {-1, current}
   end
 end
+""" + _RAISE_LUA.format(n=5) + """
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[3], token .. ':' .. ARGV[2])
 return {token, ''}
 """
 
+# Write back a record a data loss took (none there): the caller's, with the counter raised to
+# its token. KEYS: caller's lease, fence counter, owner record. ARGV: nonce,
+# "<token>:<instance>", token. 1 = the record is the caller's, 0 = the caller's lease is not
+# live, -1 = another owner's record is there.
+_RESTORE_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local current = redis.call('GET', KEYS[3])
+if not current then
+""" + _RAISE_LUA.format(n=3) + """
+  redis.call('SET', KEYS[3], ARGV[2])
+elseif current ~= ARGV[2] then
+  return -1
+end
+return 1
+"""
+
 # The check before a lease, in the round trip that records the launch on the job.
 # KEYS: caller's lease, owner record, job hash. ARGV: nonce, "<token>:<instance>", launch
-# type, container name. 1 = go ahead, 0 = the caller's lease is not live, -1 = fenced off.
+# type, container name. 1 = go ahead, 0 = the caller's lease is not live, -1 = fenced off,
+# -3 = no record at all (Redis lost it, or the container is gone): the caller proves the
+# container alive and `restore`s the record, or drops it.
 _CHECK_LEASE_LUA = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
+local current = redis.call('GET', KEYS[2])
+if not current then return -3 end
+if current ~= ARGV[2] then return -1 end
 redis.call('HSET', KEYS[3], 'launch_type', ARGV[3], 'container', ARGV[4])
 return 1
+"""
+
+# Re-claim a container this daemon still owns with a new token above a floor (an agent holds a
+# newer token than the record: the counter went backwards). KEYS: caller's lease, fence
+# counter, owner record. ARGV: nonce, instance, floor, "<token>:<instance>" as now.
+# Returns the new token, 0 when the record is not the caller's, -2 when its lease is not live.
+_RECLAIM_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -2 end
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then return 0 end
+""" + _RAISE_LUA.format(n=3) + """
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[3], token .. ':' .. ARGV[2])
+return token
 """
 
 # Delete a record (or a lease) only if it still holds the caller's value.
@@ -100,6 +155,7 @@ class LeaseCheck(StrEnum):
     OK = "ok"
     LAPSED = "lapsed"  # this daemon's lease is not live: wait for the keeper to renew it
     FENCED = "fenced"  # another daemon took the container over: stop using it
+    MISSING = "missing"  # no record at all: Redis lost its data, or the container is gone
 
 
 @dataclass(frozen=True)
@@ -168,6 +224,9 @@ class OwnershipStore:
         self.pool = pool
         self.instance = instance
         self.nonce = nonce or secrets.token_hex(12)
+        # The largest fencing token this daemon has held or read: no claim of its own gets a
+        # smaller one, even after Redis lost the counter.
+        self.highest = 0
         self.lease_prefix = c.key(c.HEARTBEAT_KEY_PREFIX, pool)
         self.lease_key = self.lease_prefix + instance
         self.fence_key = c.key(c.FENCE_KEY, pool)
@@ -175,6 +234,8 @@ class OwnershipStore:
         self._claim_new = self.redis.register_script(_CLAIM_NEW_LUA)
         self._take_over = self.redis.register_script(_TAKE_OVER_LUA)
         self._check = self.redis.register_script(_CHECK_LEASE_LUA)
+        self._restore = self.redis.register_script(_RESTORE_LUA)
+        self._reclaim = self.redis.register_script(_RECLAIM_LUA)
         self._cad = self.redis.register_script(_COMPARE_AND_DELETE_LUA)
 
     def owner_key(self, container: str) -> str:
@@ -183,6 +244,11 @@ class OwnershipStore:
     def mine(self, token: int) -> Owner:
         return Owner(token, self.instance)
 
+    def seen(self, token: int | None) -> int:
+        """Note a token this daemon held or read; returns the floor for its next claim."""
+        self.highest = max(self.highest, token or 0)
+        return self.highest
+
     # ---- deployment and instance ----
     async def deployment_id(self) -> str:
         """This deployment's id: created by the first daemon ever to start, then fixed."""
@@ -190,6 +256,18 @@ class OwnershipStore:
         await self.redis.set(key, uuid.uuid4().hex, nx=True)
         value = await self.redis.get(key)
         return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def restore_deployment(self, deployment: str) -> str | None:
+        """Write this daemon's deployment id back if Redis lost it (SET NX, each heartbeat):
+        otherwise the next daemon to start makes a new one and leaves every container of this
+        one alone, for ever. Returns the id Redis holds (another one: a second deployment
+        started in between; its daemons leave this one's containers alone)."""
+        if not deployment:
+            return None
+        key = c.key(c.DEPLOYMENT_KEY, self.pool)
+        await self.redis.set(key, deployment, nx=True)
+        value = await self.redis.get(key)
+        return value.decode() if isinstance(value, bytes) else value
 
     async def claim_instance(self, ttl_s: float) -> None:
         """Claim this instance id's lease, or raise `InstanceTaken` when a live one holds it."""
@@ -222,19 +300,28 @@ class OwnershipStore:
         daemon's lease is not live (it must not create anything then)."""
         token = int(await self._claim_new(
             keys=[self.lease_key, self.fence_key, self.owner_key(container)],
-            args=[self.nonce, self.instance]))
+            args=[self.nonce, self.instance, self.seen(0)]))
+        self.seen(token)
         return token or None
 
     async def owners(self, containers: Sequence[str]) -> dict[str, Owner | None]:
-        return await recorded_owners(self.redis, self.pool, containers)
+        found = await recorded_owners(self.redis, self.pool, containers)
+        for owner in found.values():
+            self.seen(owner.token if owner else 0)
+        return found
 
-    async def take_over(self, container: str, seen: Owner | None) -> Takeover:
-        """Compare-and-set the record from `seen` (None = no record) to this daemon."""
+    async def take_over(self, container: str, seen: Owner | None,
+                        agent_fence: int = 0) -> Takeover:
+        """Compare-and-set the record from `seen` (None = no record) to this daemon.
+        `agent_fence`: the token the container's agent holds; the new token is larger."""
+        floor = max(self.seen(seen.token if seen else 0), agent_fence)
         code, current = await self._take_over(
             keys=[self.lease_key, self.fence_key, self.owner_key(container)],
-            args=[self.nonce, self.instance, seen.encode() if seen else "", self.lease_prefix])
+            args=[self.nonce, self.instance, seen.encode() if seen else "", self.lease_prefix,
+                  floor])
         code = int(code)
         if code > 0:
+            self.seen(code)
             return Takeover(code)
         return Takeover(None, Owner.parse(current), owner_alive=code == -1,
                         lease_lapsed=code == -2)
@@ -242,10 +329,33 @@ class OwnershipStore:
     async def check_lease(self, container: str, token: int, job_key: str,
                           launch_type: str) -> LeaseCheck:
         """Before a handoff: lease live and token current; records the launch on the job."""
+        self.seen(token)
         code = int(await self._check(
             keys=[self.lease_key, self.owner_key(container), job_key],
             args=[self.nonce, self.mine(token).encode(), launch_type, container]))
+        return {1: LeaseCheck.OK, 0: LeaseCheck.LAPSED,
+                -3: LeaseCheck.MISSING}.get(code, LeaseCheck.FENCED)
+
+    async def restore(self, container: str, token: int) -> LeaseCheck:
+        """Write back this daemon's record of a container it holds when Redis has none (a data
+        loss), raising the counter to the token. FENCED when another owner's record is there."""
+        code = int(await self._restore(
+            keys=[self.lease_key, self.fence_key, self.owner_key(container)],
+            args=[self.nonce, self.mine(token).encode(), self.seen(token)]))
         return {1: LeaseCheck.OK, 0: LeaseCheck.LAPSED}.get(code, LeaseCheck.FENCED)
+
+    async def reclaim(self, container: str, token: int, agent_fence: int) -> int | None:
+        """A new token, above `agent_fence`, for a container whose record is still this
+        daemon's but whose agent holds a newer token (the counter went backwards). None when
+        the record is not ours (taken over: fence it off) or our lease is not live."""
+        code = int(await self._reclaim(
+            keys=[self.lease_key, self.fence_key, self.owner_key(container)],
+            args=[self.nonce, self.instance, max(self.seen(token), agent_fence),
+                  self.mine(token).encode()]))
+        if code > 0:
+            self.seen(code)
+            return code
+        return None
 
     async def release(self, container: str, token: int) -> bool:
         """Delete the record if it is still this daemon's (after removing the container)."""

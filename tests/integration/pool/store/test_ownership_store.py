@@ -151,3 +151,58 @@ async def test_the_keeper_thread_renews_while_the_event_loop_is_blocked(
         assert keeper.lapses == 0
     finally:
         keeper.stop()
+
+
+async def test_claims_never_go_below_a_token_seen_after_the_counter_is_lost(
+        store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
+    a, b = store("a"), store("b")
+    await a.claim_instance(10)
+    await b.claim_instance(10)
+    await client.set(a.fence_key, 30)
+    first = await a.claim_new("box")
+    assert first == 31
+    await client.delete(a.fence_key)  # Redis lost the counter alone
+    # a's next claim is above every token a has held.
+    assert (await a.claim_new("other") or 0) > first
+    # b knows nothing, but an agent reports token 40: the takeover's token is above it.
+    await client.delete(a.fence_key)
+    await a.release_instance()
+    seen = (await b.owners(["box"]))["box"]
+    taken = await b.take_over("box", seen, agent_fence=40)
+    assert taken.token is not None and taken.token > 40
+
+
+async def test_a_lost_record_is_restored_only_where_none_is_and_reclaim_jumps_the_agent(
+        store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
+    a, b = store("a"), store("b")
+    await a.claim_instance(10)
+    await b.claim_instance(10)
+    await client.set(a.fence_key, 30)
+    token = await a.claim_new("box")
+    assert token == 31
+    await client.delete(a.owner_key("box"), a.fence_key)  # the data loss
+    assert await a.check_lease("box", token, "own-test:job:j1", "warm") is LeaseCheck.MISSING
+    assert await a.restore("box", token) is LeaseCheck.OK
+    assert (await a.owners(["box"]))["box"] == Owner(token, "a")
+    assert int(await client.get(a.fence_key) or 0) >= token
+    assert await a.check_lease("box", token, "own-test:job:j1", "warm") is LeaseCheck.OK
+    # Another owner's record is never overwritten by a restore.
+    other = await b.claim_new("shared")
+    assert other is not None
+    assert await a.restore("shared", token) is LeaseCheck.FENCED
+    # The agent holds 50 (shown by a daemon that knew more): a new token above it, by CAS.
+    renewed = await a.reclaim("box", token, agent_fence=50)
+    assert renewed is not None and renewed > 50
+    assert (await a.owners(["box"]))["box"] == Owner(renewed, "a")
+    assert await b.reclaim("box", renewed, agent_fence=0) is None  # not b's record
+
+
+async def test_the_deployment_id_is_written_back_after_a_loss_but_never_overwritten(
+        store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
+    a = store("a")
+    first = await a.deployment_id()
+    await client.delete("own-test:deployment")
+    assert await a.restore_deployment(first) == first
+    assert await store("b").deployment_id() == first
+    await client.set("own-test:deployment", "another")
+    assert await a.restore_deployment(first) == "another"
