@@ -26,6 +26,7 @@ import time
 
 from pool.core import constants
 from pool.core.exceptions import BootFailed
+from pool.core.states import ContainerState
 from pool.daemon.agent_client import AgentClient
 from pool.daemon.container import Container
 from pool.daemon.runtime import (
