@@ -274,9 +274,11 @@ class PoolMachine:
         self._boots_blocked_until = now + backoff
         return backoff
 
-    def release(self, cid: str, now: float, *, healthy: bool) -> list[Effect]:
-        """Container `cid` is back from a job: warm again, or retired (unhealthy, or at
-        `max_uses`). Nothing happens to one already retired meanwhile."""
+    def release(self, cid: str, now: float, *, healthy: bool,
+                reason: RecycleReason = RecycleReason.UNHEALTHY) -> list[Effect]:
+        """Container `cid` is back from a job: warm again, or retired (not `healthy`: for
+        `reason`, e.g. `drain` for a job the drain cut off; or at `max_uses`). Nothing happens
+        to one already retired meanwhile."""
         r = self.records.get(cid)
         if r is None:
             return []
@@ -286,7 +288,7 @@ class PoolMachine:
             return []
         effects: list[Effect] = []
         if not healthy:
-            effects.append(Retire(cid, RecycleReason.UNHEALTHY))
+            effects.append(Retire(cid, reason))
             r.state = ContainerState.RETIRING
         elif r.uses >= self.policy.max_uses:
             effects.append(Retire(cid, RecycleReason.MAX_USES))

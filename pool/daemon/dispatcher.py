@@ -26,7 +26,7 @@ from pool.core.exceptions import (
     WorkerDied,
     WorkerOutOfMemory,
 )
-from pool.core.states import FailurePhase
+from pool.core.states import FailurePhase, RecycleReason
 from pool.daemon import adoption
 from pool.daemon.collect import collect_output, published_world
 from pool.daemon.container import Container, Lease
@@ -196,7 +196,7 @@ class Dispatcher:
                 last = str(exc)
                 continue
             except BaseException:
-                self.pool.release(c, healthy=False)  # cancelled mid-handoff: not reusable
+                self._cut_off(c)  # cancelled mid-handoff: not reusable
                 raise
             elapsed = time.monotonic() - taken
             self.pool.reconcile()  # replenish the moment the job is handed off
@@ -209,6 +209,12 @@ class Dispatcher:
             raise HandoffFailed(f"no container provably this daemon's in {misses} leases")
         raise HandoffFailed(f"{MAX_HANDOFF_TRIES} containers in a row refused the job; "
                             f"last: {last}")
+
+    def _cut_off(self, c: Container) -> None:
+        """A job stopped mid-way (cancelled, or its deadline passed): the container's state is
+        unknown, so it is retired; for `drain` when the drain cut the job off."""
+        self.pool.release(c, healthy=False, reason=RecycleReason.DRAIN if self.pool.closing
+                          else RecycleReason.UNHEALTHY)
 
     async def _recover(self, c: Container,
                        how: Callable[[WarmPool, Container], Awaitable[bool]]) -> bool | None:
@@ -281,7 +287,7 @@ class Dispatcher:
                                        retry=not isinstance(failure, WorkerOutOfMemory))
             return
         except BaseException:
-            self.pool.release(c, healthy=False)  # cancelled mid-generation
+            self._cut_off(c)  # cancelled mid-generation
             raise
         # Collected before the container goes back: the worker loses the job's folder first.
         try:

@@ -272,10 +272,12 @@ class Daemon:
 
     # ---------- shutdown steps (the composition root runs them in order) ----------
     async def stop_taking_jobs(self) -> bool:
-        """Shutdown step: the dispatcher takes no more entries; the supervised loops and the
-        maintenance schedule stop. False when a loop did not stop within 5 s."""
+        """Shutdown step: the dispatcher takes no more entries, the pool boots nothing more;
+        the supervised loops and the maintenance schedule stop. False when a loop did not
+        stop within 5 s."""
         log.info("draining", inflight=len(self.dispatcher.inflight))
         self.dispatcher.stop_accepting()
+        self.pool.stop_booting()
         try:
             return await self.supervisor.stop(timeout=5.0)
         finally:

@@ -438,12 +438,14 @@ class WarmPool:
             self.machine.give_back(c.name)
             self._notify()
 
-    def release(self, c: Container, *, healthy: bool, phase: FailurePhase | None = None) -> None:
-        """Give a container back after a job: warm again, or retired (the machine decides)."""
+    def release(self, c: Container, *, healthy: bool, phase: FailurePhase | None = None,
+                reason: RecycleReason = RecycleReason.UNHEALTHY) -> None:
+        """Give a container back after a job: warm again, or retired (the machine decides;
+        `reason` when not `healthy`)."""
         busy = c.state is ContainerState.BUSY  # else already retired (drain, or killed)
         if busy and not healthy and phase is not None:
             self.metrics.container_failures.labels(self.template, phase.value).inc()
-        self._apply(self.machine.release(c.name, self.clock(), healthy=healthy))
+        self._apply(self.machine.release(c.name, self.clock(), healthy=healthy, reason=reason))
         if busy:
             self._notify()
 
@@ -471,6 +473,12 @@ class WarmPool:
         self._notify()
         return c
 
+    def stop_booting(self) -> None:
+        """The drain begins: no lease, boot or plan from now on (jobs in flight finish on the
+        containers they hold), so nothing is booted only to be removed."""
+        self.machine.close()
+        self._notify()
+
     async def drain(self, timeout: float) -> None:
         """Stop leasing, let busy containers finish up to `timeout`, then remove everything
         this daemon owns (`adoption.close_pool` then sweeps what is left)."""
@@ -484,7 +492,7 @@ class WarmPool:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         owned = [*self.containers.values(), *self.outdated.values()]
-        for c in owned:
-            if c.state is not ContainerState.GONE:
+        for c in owned:  # a retiring one was counted when it began to retire
+            if c.state not in (ContainerState.GONE, ContainerState.RETIRING):
                 self.metrics.recycled_total.labels(self.template, RecycleReason.DRAIN).inc()
         await asyncio.gather(*(self._remove(c) for c in owned), return_exceptions=True)

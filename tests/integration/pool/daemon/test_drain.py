@@ -1,0 +1,70 @@
+"""The drain (SIGTERM) against a real daemon, engine and Redis: once draining starts the pool
+boots nothing (issue 12, shutdown), and a job the drain timeout cuts off retires its container
+for `drain`, not as `unhealthy`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from collections.abc import Callable
+
+import docker
+import httpx
+import pytest
+import redis
+from apiclient import eventually, get_job
+from conftest import DaemonProcess
+
+pytestmark = pytest.mark.integration
+
+# A job that outlives a 1 s drain timeout on any machine: a 4096-cell biome map.
+HEAVY = {"layers": ["biomes"], "resolution": 4096}
+
+
+def log_events(d: DaemonProcess, name: str) -> list[dict[str, object]]:
+    found = []
+    for line in d.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == name:
+                found.append(entry)
+    return found
+
+
+@pytest.mark.slow
+def test_a_drain_boots_nothing_and_a_cut_off_job_retires_its_container_for_drain(
+    daemon_factory: Callable[..., DaemonProcess], docker_client: docker.DockerClient,
+    pool_name: str,
+) -> None:
+    d = daemon_factory(VWE_POOL_SIZE="2", VWE_POOL_MAX="4", VWE_DRAIN_TIMEOUT_S="1",
+                       VWE_WORKER_MEMORY="2g", VWE_JOB_TIMEOUT_S="300").start(wait_warm=2)
+
+    def post(i: int) -> str:
+        r = httpx.post(f"{d.url}/v1/worlds", json={"seed": f"drain{i}", **HEAVY}, timeout=10)
+        assert r.status_code == 202, r.text
+        return str(r.json()["job_id"])
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        ids = list(ex.map(post, range(4)))
+    # Every container busy (2 warm, 2 cold): each finished job would want a replacement.
+    eventually(lambda: sum(get_job(d.url, i)["status"] == "running" for i in ids) >= 2,
+               timeout=60)
+    since = int(time.time())
+    assert d.stop(timeout=90) == 0, d.logs()
+    until = int(time.time()) + 1
+
+    draining = log_events(d, "draining")
+    assert draining and int(str(draining[0]["inflight"])) >= 2, d.logs()
+    creates = [e for e in docker_client.events(
+        since=since, until=until, decode=True,
+        filters={"label": f"vwe.pool={pool_name}", "type": "container", "event": "create"})]
+    assert creates == [], f"{len(creates)} container(s) booted during the drain"
+    reasons = {str(e["reason"]) for e in log_events(d, "container retiring")}
+    assert "unhealthy" not in reasons, d.logs()
+    assert "drain" in reasons, d.logs()  # the cut-off jobs' containers
+    # The cut-off jobs went back to the queue, not lost and not failed.
+    r = redis.Redis.from_url(d.env["VWE_REDIS_URL"], decode_responses=True)
+    statuses = [r.hget(f"{pool_name}:job:{i}", "status") for i in ids]
+    assert "failed" not in statuses, statuses
+    assert "queued" in statuses, statuses
