@@ -26,10 +26,14 @@ from worldgen.protocol import MOUNT_POINT
 
 T = TypeVar("T")
 
+# Labels are fixed at creation (docs/architecture.md, "Container labels"): each says what was
+# true then. The contract names all of these.
 LABEL_POOL = "vwe.pool"
 LABEL_TEMPLATE = "vwe.template"
+# The instance that created the container; the current owner is its owner record in Redis.
 LABEL_OWNER = "vwe.owner"
 LABEL_CREATED = "vwe.created"
+# The use count at creation, always "0"; the live count is the agent's (GET /v1/pool).
 LABEL_USES = "vwe.uses"
 # The deployment's id (`pool.store.ownership`): a daemon touches only its own deployment's
 # containers, whatever their pool name.
