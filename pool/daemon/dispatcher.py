@@ -165,8 +165,8 @@ class Dispatcher:
                 # Redis lost the record (a data loss) or the container is gone: write it
                 # back if the container runs, then check again.
                 misses += 1
-                if await self._recover(c, adoption.prove_missing):
-                    adoption.give_back(self.pool, c)
+                if await self._recover(c, adoption.prove_missing) is not None:
+                    adoption.give_back(self.pool, c)  # a no-op once dropped
                 continue
             if check is not LeaseCheck.OK:
                 misses += 1

@@ -156,3 +156,19 @@ def test_reports_about_a_container_dropped_from_the_books_change_nothing() -> No
     assert m.boot_ready("c1", 1.0) == []
     assert m.release("c1", 1.0, healthy=True) == []
     assert set(m.records) == {"c2"}
+
+
+def test_a_closed_pool_boots_no_replacement_and_a_cut_off_job_retires_for_drain() -> None:
+    m = machine(size=2)
+    m.reconcile(0.0)
+    m.boot_ready("c1", 1.0)
+    m.boot_ready("c2", 1.0)
+    m.lease(2.0)
+    m.lease(2.0)
+    m.close()  # the drain begins with both busy
+    # A finished job's container goes back warm, with no replacement boot.
+    assert m.release("c1", 3.0, healthy=True) == []
+    # A job the drain timeout cut off: retired for the drain, not as unhealthy.
+    assert m.release("c2", 4.0, healthy=False, reason=RecycleReason.DRAIN) == \
+        [Retire("c2", RecycleReason.DRAIN)]
+    assert not any(isinstance(e, Boot) for e in m.removed("c2", 5.0))
