@@ -71,22 +71,28 @@ def install(app: FastAPI) -> None:
                      {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(redis.exceptions.MaxConnectionsError)
-    async def busy(_: Request, exc: Exception) -> JSONResponse:
+    async def busy(request: Request, exc: Exception) -> JSONResponse:
         # Every connection of this process's pool stayed busy for VWE_REDIS_POOL_TIMEOUT_S:
         # load, not an outage (pool/store/redis_client.py).
         log.warning("redis connection pool exhausted", error=str(exc))
-        return error(503, "busy", "the server is busy; nothing was accepted, retry shortly",
+        return error(503, "busy", f"the server is busy{_nothing_done(request)}, retry shortly",
                      {"Retry-After": "1"})
 
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)
     @app.exception_handler(StoreUnavailable)
-    async def store_down(_: Request, exc: Exception) -> JSONResponse:
+    async def store_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis unreachable", error=repr(exc))
         return error(503, "redis_unavailable",
-                     "the job store (Redis) is unreachable; nothing was accepted, retry shortly",
-                     {"Retry-After": str(RETRY_AFTER_S)})
+                     f"the job store (Redis) is unreachable{_nothing_done(request)}, "
+                     "retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(RuntimeUnavailable)
     async def docker_down(_: Request, exc: Exception) -> JSONResponse:
         return error(503, "docker_unavailable", str(exc), {"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _nothing_done(request: Request) -> str:
+    """What a refused request left undone, for the methods that change something."""
+    return {"POST": "; nothing was accepted", "PATCH": "; nothing was changed"}.get(
+        request.method, "")

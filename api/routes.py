@@ -250,7 +250,7 @@ async def _pool_out(state: ApiState, name: str) -> PoolOut:
     )
 
 
-@router.get("/v1/pool", response_model=PoolOut,
+@router.get("/v1/pool", response_model=PoolOut, responses=errors(503),
             summary="The default template's warm target, cap and every container")
 async def get_pool(request: Request) -> PoolOut:
     return await _pool_out(api_state(request), DEFAULT_TEMPLATE)

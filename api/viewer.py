@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from api.errors import ApiError
+from api.models import ErrorOut
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "viewer"
 PAGE = STATIC_DIR / "index.html"
@@ -55,6 +56,8 @@ class StaticMount(Mount):
 
 
 @viewer_router.get("/", response_class=HTMLResponse, tags=["viewer"],
+                   responses={503: {"model": ErrorOut, "description": "The server is at its "
+                                    "concurrency limit (api/httpguard.py); retry shortly"}},
                    summary="The world viewer: type a seed, watch it generate, explore the map "
                            "(`/?seed=...` opens a seed directly)")
 async def viewer_page() -> HTMLResponse:

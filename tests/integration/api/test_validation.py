@@ -172,3 +172,12 @@ async def test_api_docs_load_nothing_from_outside(api: httpx.AsyncClient) -> Non
         for ref in refs:
             assert not re.match(r"(https?:)?//", ref), f"{page} loads {ref} from outside"
             assert (await api.get(ref)).status_code == 200, f"{page}: {ref}"
+
+
+async def test_every_operation_documents_503(api: httpx.AsyncClient) -> None:
+    """The in-flight cap (api/httpguard.py) and a Redis outage can answer 503 on any route,
+    so every operation's description lists it."""
+    schema = (await api.get("/openapi.json")).json()
+    missing = [f"{method.upper()} {path}" for path, item in schema["paths"].items()
+               for method, op in item.items() if "503" not in op.get("responses", {})]
+    assert not missing, missing
