@@ -13,6 +13,8 @@ its logs points at the cause (issue 13, failure 4).
   needs write permission on the socket file, which the worker creates mode 0755), nor move
   the worker's output: it works only when the worker runs as the daemon's own uid.
 - Worker image: present on the engine; its id is what compatible adoption compares.
+- API address: `VWE_API_HOST` resolves and `VWE_API_PORT` is free, checked before any
+  container boots (uvicorn would otherwise fail only after the pool started, naming neither).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
@@ -105,3 +108,20 @@ def check_settings(data_dir: Path, pool_name: str, template: str, worker_user: s
     check_socket_path(data_dir, pool_name, template)
     uid, gid = check_worker_user(worker_user, euid)
     check_data_dir(data_dir, uid, gid, euid)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Raise ConfigError unless a TCP server can listen on `host`:`port` now."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"VWE_API_HOST={host!r} is not an address of this host: "
+                          f"{exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} (VWE_API_HOST, VWE_API_PORT): "
+                              f"{exc.strerror}") from None

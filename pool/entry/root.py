@@ -39,6 +39,7 @@ from api.waiters import JobWaiters
 from pool.core.exceptions import ConfigError
 from pool.core.jobs import DEFAULT_TEMPLATE
 from pool.core.ports import PoolControl
+from pool.daemon import preflight
 from pool.daemon.control import DaemonPool
 from pool.daemon.runtime import DockerRuntime
 from pool.daemon.service import Daemon
@@ -184,6 +185,7 @@ class Root:
 
     async def start(self) -> None:
         """Start the components: job store, waiters, daemon, its loops, then HTTP last."""
+        preflight.check_listen(self.settings.api_host, self.settings.api_port)
         if self.api is None:
             self.build()
         assert self.api is not None and self.http is not None and self.supervisor is not None

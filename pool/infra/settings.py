@@ -15,12 +15,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.connection import parse_url
 
 from pool.core.exceptions import ConfigError
 from pool.core.pool_policy import BY_NAME, FIELDS, PolicyError, PoolPolicy
 from pool.infra.safefs import WalkLimits
 
 ENV_PREFIX = "VWE_"
+# The smallest memory limit the Docker engine accepts for a container (6 MiB).
+DOCKER_MIN_MEMORY = 6 << 20
 
 
 SentinelAddresses = Annotated[tuple[tuple[str, int], ...] | None, NoDecode]
@@ -180,6 +183,32 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and not data.get("worlds_dir"):
             data = {**data, "worlds_dir": Path(data.get("data_dir") or "data") / "worlds"}
         return data
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        try:
+            parse_url(value)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("Redis URL", "a Redis URL")) from None
+        return value
+
+    @field_validator("worker_memory")
+    @classmethod
+    def _worker_memory(cls, value: str) -> str:
+        units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+        size = int(value.rstrip("bkmg")) * units.get(value[-1], 1)
+        if size < DOCKER_MIN_MEMORY:
+            raise ValueError("at least 6m: Docker refuses a smaller memory limit, so every "
+                             "boot would fail")
+        return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token(cls, value: Any) -> Any:
+        # VWE_API_TOKEN= (empty) means "no token": the admin routes are off, as documented,
+        # rather than guarded by a token nobody can send.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("templates_file", mode="before")
     @classmethod

@@ -140,3 +140,25 @@ def test_version_and_a_closed_pipe() -> None:
     shell = subprocess.run(f"{CLI} --help | head -c 10", shell=True, capture_output=True,
                            text=True, timeout=30)
     assert "Traceback" not in shell.stderr
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"VWE_REDIS_URL": "notaurl"}, "VWE_REDIS_URL"),
+    ({"VWE_WORKER_MEMORY": "1k"}, "VWE_WORKER_MEMORY"),
+    ({"VWE_API_HOST": "999.1.1.1"}, "VWE_API_HOST"),
+])
+def test_serve_refuses_settings_that_cannot_work_naming_them(env: dict[str, str],
+                                                             named: str) -> None:
+    result = run("serve", env=env, timeout=60)
+    assert result.returncode != 0, result.stderr
+    assert named in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_port_in_use_naming_it(daemon_factory: Callable[..., DaemonProcess]
+                                              ) -> None:
+    taken = daemon_factory().start(role="api")
+    result = run("serve", "--role", "api", env={**taken.env, "VWE_INSTANCE_ID": "other"},
+                 timeout=60)
+    assert result.returncode != 0
+    assert "VWE_API_PORT" in result.stderr + result.stdout
