@@ -76,8 +76,6 @@ class FastTerrain:
         self.idx = self._idx_buf[:0]
         self.pts = self._pts_buf[:0]
         self.state = np.array([_NO_KEY, 0], dtype=np.int64)
-        self._memo = np.zeros((0, 4), dtype=np.float64)
-        self._memo_layers = -1
 
     def base(self, x: F32Array, z: F32Array) -> F32Array:
         """``GetBaseHeight`` of flat float32 points."""
@@ -155,15 +153,8 @@ class FastTerrain:
         words = np.array([w & 0xFFFFFFFF for w in rng.state], dtype=np.int64)
         attempts = pregen.STREAM_ATTEMPTS
         rows = np.zeros((attempts, 6), dtype=np.float64)
-        # The first pass records its height queries for the second (same seed, same draws
-        # until a decision differs); see jitworld.place_streams.
-        mode = 2 if deep_north and self._memo_layers >= 0 else 1
-        if mode == 1:
-            self._memo = np.empty((attempts * 201 + 1, 4), dtype=np.float64)
-            self._memo_layers = self.meta.shape[0]
         n = place_streams(self.offs, self.consts, self.meta, self.idx, self.pts, self.state,
-                          words, not deep_north, attempts, rows, self._memo, mode,
-                          self._memo_layers)
+                          words, not deep_north, attempts, rows)
         rng.state = (int(words[0]), int(words[1]), int(words[2]), int(words[3]))
         r32s = rows[:n].astype(F32)
         dx = r32s[:, 0] - r32s[:, 2]  # Vector2.Distance(p0, p1), float32 throughout
@@ -217,8 +208,9 @@ def compile_kernels() -> None:
     fast.rivers([(0.0, 0.0), (640.0, 0.0), (0.0, 900.0)], 1)
     fast.render_compiled(UnityRandom(1), [_river((0.0, 0.0), (300.0, 40.0), (150.0, 20.0),
                                                  60.0, 80.0)], 0)
-    fast.streams(2, False)
-    fast.streams(2, True)
+    words = np.array([w & 0xFFFFFFFF for w in UnityRandom(2).state], dtype=np.int64)
+    place_streams(fast.offs, fast.consts, fast.meta, fast.idx, fast.pts, fast.state, words,
+                  True, 1, np.zeros((1, 6), dtype=np.float64))
     fast.weights(xs, xs)
     fast.heights(xs, xs)
     fast.grid(xs, xs)

@@ -16,7 +16,7 @@ import numpy as np
 
 from worldgen.jitcore import base_height, biome, length, njit, r32
 from worldgen.jitheight import biome_norm, multiplier
-from worldgen.jitriver import layer_cell, river_weight
+from worldgen.jitriver import river_weight
 
 _VALUE_SCALE = float(np.float32(1.1920930376163765e-07))
 _TWO_PI = float(np.float32(6.2831854820251465))
@@ -101,80 +101,21 @@ def heights_grid(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray, idx: np
 
 @njit
 def _pregen(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray, idx: np.ndarray,
-            pts: np.ndarray, state: np.ndarray, x: float, y: float, rpg: bool, rw: np.ndarray,
-            memo: np.ndarray, q: int, mode: int, since: int) -> float:
-    """``GetPregenerationHeight(x, y, rpg)``, the ``q``-th query of this ``PlaceStreams``.
-
-    ``mode`` 1 records each query as (x, y, height, biome or -1 beyond the edge) in ``memo``
-    (its last row holds the number recorded, set by :func:`place_streams`);
-    mode 2 replays such a record: the same query (equal x and y) of the earlier pass has the
-    same height unless its biome is the DeepNorth (the only one that reads ``rpg``) or its
-    cell got river points in a layer from ``since`` on (the earlier pass never saw them). The
-    river-weight cache still moves as the game's does.
-    """
-    if (mode == 2 and q < memo[-1, 0] and memo[q, 0] == x and memo[q, 1] == y
-            and memo[q, 3] != 64.0 and not _touched(meta, idx, since, x, y)):
-        if memo[q, 3] >= 0.0 and memo[q, 3] != 256.0:
-            _touch_cache(meta, state, x, y)
-        return float(memo[q, 2])
-    dist = length(x, y)
-    b = -1
-    if dist > 10500.0:
-        h = -400.0
-    else:
-        mmd = consts[0]
-        base = base_height(offs[0], offs[1], mmd, x, y)
-        b = biome(offs, consts, x, y, base)
-        rw[0] = 0.0
-        rw[1] = 0.0
-        if b != 256:
-            river_weight(meta, idx, pts, state, x, y, rw)
-        h = r32(biome_norm(b, offs, mmd, base, x, y, rw, True, rpg) * 200.0 + 0.0)
-    if mode == 1 and q < memo.shape[0] - 1:
-        memo[q, 0] = x
-        memo[q, 1] = y
-        memo[q, 2] = h
-        memo[q, 3] = b
-    return h
-
-
-@njit
-def _touched(meta: np.ndarray, idx: np.ndarray, since: int, x: float, y: float) -> bool:
-    """Whether a layer from ``since`` on has points in the river cell of (x, y)."""
-    gx = math.floor(r32((x + 32.0) / 64.0))
-    gy = math.floor(r32((y + 32.0) / 64.0))
-    for layer in range(since, meta.shape[0]):  # noqa: SIM110 - numba compiles loops, not any()
-        if layer_cell(meta, idx, layer, gx, gy) >= 0:
-            return True
-    return False
-
-
-@njit
-def _touch_cache(meta: np.ndarray, state: np.ndarray, x: float, y: float) -> None:
-    """The cache update of ``GetRiverWeight(x, y)`` (see :func:`worldgen.jitriver.river_weight`)."""
-    gx = math.floor(r32((x + 32.0) / 64.0))
-    gy = math.floor(r32((y + 32.0) / 64.0))
-    key = (gx << 32) ^ (gy & _M)
-    if key != state[0]:
-        state[0] = key
-        state[1] = meta.shape[0]
+            pts: np.ndarray, state: np.ndarray, x: float, y: float,
+            rpg: bool, rw: np.ndarray) -> float:
+    return point_height(offs, consts, meta, idx, pts, state, x, y, True, rpg, rw)
 
 
 @njit
 def place_streams(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray, idx: np.ndarray,
                   pts: np.ndarray, state: np.ndarray, rng: np.ndarray,
-                  rpg: bool, attempts: int, out: np.ndarray, memo: np.ndarray, mode: int,
-                  since: int) -> int:
+                  rpg: bool, attempts: int, out: np.ndarray) -> int:
     """``PlaceStreams``' loop: the streams found, as rows (p0x, p0y, p1x, p1y, cx, cy).
 
-    ``rng`` is the stream's random state (seeded by the caller), advanced in place. Both passes
-    of ``Pregenerate`` draw from the same seed, so the first records its height queries in
-    ``memo`` (``mode`` 1) and the second replays what it may (``mode`` 2, see :func:`_pregen`;
-    ``since`` is the number of river-grid layers the first pass saw); mode 0 does neither.
+    ``rng`` is the stream's random state (seeded by the caller), advanced in place.
     """
     rw = np.zeros(2)
     n = 0
-    q = 0
     step = r32((200.0 - 80.0) / 100.0)
     for _ in range(attempts):
         found = False
@@ -183,8 +124,7 @@ def place_streams(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray, idx: n
         for _t in range(100):
             x = range_float(rng, -10000.0, 10000.0)
             y = range_float(rng, -10000.0, 10000.0)
-            h = _pregen(offs, consts, meta, idx, pts, state, x, y, rpg, rw, memo, q, mode, since)
-            q += 1
+            h = _pregen(offs, consts, meta, idx, pts, state, x, y, rpg, rw)
             if h > 26.0 and h < 31.0:
                 found = True
                 sx = x
@@ -201,9 +141,7 @@ def place_streams(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray, idx: n
             ang = range_float(rng, 0.0, _TWO_PI)
             qx = r32(sx + r32(r32(math.sin(ang)) * cur))
             qy = r32(sy + r32(r32(math.cos(ang)) * cur))
-            h = _pregen(offs, consts, meta, idx, pts, state, qx, qy, rpg, rw, memo, q, mode,
-                        since)
-            q += 1
+            h = _pregen(offs, consts, meta, idx, pts, state, qx, qy, rpg, rw)
             if h > 36.0 and h < 44.0:
                 found = True
                 ex = qx
@@ -213,8 +151,7 @@ def place_streams(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray, idx: n
             continue
         cx = r32(r32(sx + ex) * 0.5)
         cy = r32(r32(sy + ey) * 0.5)
-        mh = _pregen(offs, consts, meta, idx, pts, state, cx, cy, rpg, rw, memo, q, mode, since)
-        q += 1
+        mh = _pregen(offs, consts, meta, idx, pts, state, cx, cy, rpg, rw)
         if not (mh < 26.0) and not (mh > 44.0):
             out[n, 0] = sx
             out[n, 1] = sy
@@ -223,6 +160,4 @@ def place_streams(offs: np.ndarray, consts: np.ndarray, meta: np.ndarray, idx: n
             out[n, 4] = cx
             out[n, 5] = cy
             n += 1
-    if mode == 1:
-        memo[-1, 0] = min(q, memo.shape[0] - 1)
     return n
