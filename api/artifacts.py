@@ -3,7 +3,8 @@
 A worker may still hold a descriptor of its (moved) job folder and change it after collection,
 so serving applies the output rules again (docs/architecture.md, "Trust boundaries"): every
 path component is opened relative to its parent without following links, the file must be a
-regular file with one link, within the size limit and inside the worlds folder, and it is sent
+regular file with one link, within the size limit and inside the worlds folder, of the size
+the job record lists and not modified after the job finished, and it is sent
 from that same descriptor; no path is opened twice. Starlette's `FileResponse` reopens its
 path, so this small response sends from a descriptor instead (no Range requests: the clients
 read whole artifacts).
@@ -27,16 +28,25 @@ from pool.infra.safefs import OutputRejected, WalkLimits, open_file, opened_dir,
 log = get_logger("vwe.api")
 
 CHUNK_BYTES = 256 * 1024
+# A file's mtime may pass its job's finished_at by this much (seconds) before it counts as
+# changed: the worlds store may be a shared mount whose server clock differs a little.
+MTIME_SLACK_S = 60.0
 
 
-def open_artifact(worlds_dir: Path, job_id: str, name: str, limits: WalkLimits) -> int:
+def open_artifact(worlds_dir: Path, job_id: str, name: str, limits: WalkLimits,
+                  size: int | None = None, finished_at: float | None = None) -> int:
     """Open ``worlds_dir/job_id/name`` for serving (the caller closes it, or hands it to
     `DescriptorResponse`).
+
+    ``size`` (bytes) and ``finished_at`` (unix seconds) are what the job record says: a file
+    of another size, or modified more than `MTIME_SLACK_S` after the job finished, was
+    changed after collection (a worker that kept a descriptor of its output, docs/
+    architecture.md "Trust boundaries") and is not served as the recorded world.
 
     Raises:
         ApiError: 400 ``invalid_artifact_name`` for a name that is not a plain relative path,
             404 ``artifact_missing`` when it is gone, 403 ``artifact_refused`` when it fails
-            the serve-time check (a link, a special file, hard links, too large).
+            the serve-time check (a link, a special file, hard links, too large, changed).
     """
     try:
         split_relative(name, limits)
@@ -44,7 +54,16 @@ def open_artifact(worlds_dir: Path, job_id: str, name: str, limits: WalkLimits) 
         raise ApiError(400, "invalid_artifact_name", str(exc)) from None
     try:
         with opened_dir(worlds_dir) as worlds, opened_dir(job_id, worlds) as root:
-            return open_file(root, name, limits)
+            fd = open_file(root, name, limits)
+        st = os.fstat(fd)
+        changed = ((size is not None and st.st_size != size)
+                   or (finished_at is not None and st.st_mtime > finished_at + MTIME_SLACK_S))
+        if changed:
+            os.close(fd)
+            raise OutputRejected(f"{name}: changed after the job recorded it ({st.st_size} "
+                                 f"bytes, modified at {st.st_mtime:.0f}; the record says "
+                                 f"{size} bytes, finished at {finished_at or 0:.0f})")
+        return fd
     except FileNotFoundError:
         raise ApiError(404, "artifact_missing",
                        f"artifact {name!r} is no longer on disk") from None

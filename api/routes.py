@@ -233,7 +233,8 @@ async def get_artifact(job_id: JobId, request: Request,
         raise ApiError(404, "artifact_not_found",
                        f"job {job_id} has no artifact {name!r}; see the job's artifacts list")
     fd = open_artifact(Path(state.settings.worlds_dir), job_id, name,
-                       state.settings.output_limits())
+                       state.settings.output_limits(), size=artifact.size,
+                       finished_at=job.finished_at)
     return DescriptorResponse(fd, media_type=artifact.content_type,
                               filename=name.rsplit("/", 1)[-1])
 

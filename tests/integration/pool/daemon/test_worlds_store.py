@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -87,3 +88,26 @@ def test_a_lost_record_is_recorded_from_the_published_world_not_generated_again(
     for artifact in again["artifacts"]:
         body = httpx.get(daemon.url + artifact["url"], timeout=10).content
         assert hashlib.sha256(body).hexdigest() == artifact["sha256"]
+
+
+def test_an_artifact_changed_after_its_job_finished_is_not_served(
+    daemon_factory: Callable[..., DaemonProcess], data_dir: Path,
+) -> None:
+    """What a worker that kept a descriptor of its output could do: change a published file.
+    The record's size and finish time are the serve-time check."""
+    daemon = daemon_factory().start(wait_warm=1)
+    job = wait_job(daemon.url, submit(daemon.url, "Changed01").json()["job_id"])
+    assert job["status"] == "succeeded", job
+    world = data_dir / "worlds" / job["job_id"]
+    grown, touched = job["artifacts"][0], job["artifacts"][1]
+    with (world / grown["name"]).open("ab") as f:
+        f.write(b"appended later")
+    later = job["finished_at"] + 3600
+    os.utime(world / touched["name"], (later, later))  # same size, rewritten in place
+    for artifact in (grown, touched):
+        r = httpx.get(daemon.url + artifact["url"], timeout=10)
+        assert r.status_code == 403, (artifact["name"], r.status_code)
+        assert r.json()["error"]["code"] == "artifact_refused"
+        assert "changed after the job recorded it" in r.json()["error"]["message"]
+    untouched = job["artifacts"][2]
+    assert httpx.get(daemon.url + untouched["url"], timeout=10).status_code == 200
