@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -74,6 +76,17 @@ class DaemonProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """Every JSON log entry of event `name` this daemon wrote, oldest first."""
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if entry.get("event") == name:
+                        found.append(entry)
+        return found
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -5,7 +5,6 @@ for `drain`, not as `unhealthy`."""
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import time
 from collections.abc import Callable
 
@@ -20,16 +19,6 @@ pytestmark = pytest.mark.integration
 
 # A job that outlives a 1 s drain timeout on any machine: a 4096-cell biome map.
 HEAVY = {"layers": ["biomes"], "resolution": 4096}
-
-
-def log_events(d: DaemonProcess, name: str) -> list[dict[str, object]]:
-    found = []
-    for line in d.log_path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            entry = json.loads(line)
-            if entry.get("event") == name:
-                found.append(entry)
-    return found
 
 
 @pytest.mark.slow
@@ -54,13 +43,13 @@ def test_a_drain_boots_nothing_and_a_cut_off_job_retires_its_container_for_drain
     assert d.stop(timeout=90) == 0, d.logs()
     until = int(time.time()) + 1
 
-    draining = log_events(d, "draining")
+    draining = d.events("draining")
     assert draining and int(str(draining[0]["inflight"])) >= 2, d.logs()
     creates = [e for e in docker_client.events(
         since=since, until=until, decode=True,
         filters={"label": f"vwe.pool={pool_name}", "type": "container", "event": "create"})]
     assert creates == [], f"{len(creates)} container(s) booted during the drain"
-    reasons = {str(e["reason"]) for e in log_events(d, "container retiring")}
+    reasons = {str(e["reason"]) for e in d.events("container retiring")}
     assert "unhealthy" not in reasons, d.logs()
     assert "drain" in reasons, d.logs()  # the cut-off jobs' containers
     # The cut-off jobs went back to the queue, not lost and not failed.

@@ -6,7 +6,6 @@ holds. Real daemons, the real engine, and a Redis server of the test's own (it i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import docker
@@ -27,16 +26,6 @@ FENCE_START = 30
 def managed(docker_client: docker.DockerClient, pool_name: str) -> set[str]:
     rows = docker_client.api.containers(all=True, filters={"label": f"vwe.pool={pool_name}"})
     return {row["Names"][0].lstrip("/") for row in rows}
-
-
-def events(d: DaemonProcess, name: str) -> list[dict[str, object]]:
-    found = []
-    for line in d.log_path.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            entry = json.loads(line)
-            if entry.get("event") == name:
-                found.append(entry)
-    return found
 
 
 def owner_records(r: redis.Redis, pool: str) -> dict[str, tuple[int, str]]:
@@ -87,7 +76,7 @@ def test_a_flushed_redis_gets_back_what_the_daemon_owns_so_a_restart_leaks_nothi
     after = run_jobs(d1, "post", 2)
     assert [j["status"] for j in after] == ["succeeded"] * 2, after
     assert all(j["attempts"] == 1 for j in after), after
-    assert not events(d1, "container fenced off"), d1.logs()
+    assert not d1.events("container fenced off"), d1.logs()
 
     d1.kill()  # kill -9: nothing drained
     left = managed(docker_client, pool_name)
@@ -95,14 +84,14 @@ def test_a_flushed_redis_gets_back_what_the_daemon_owns_so_a_restart_leaks_nothi
     d2 = daemon_factory(**env).start(wait_warm=2)
     # The restarted daemon is of the same deployment: it takes the containers over (adopts or
     # removes them), instead of leaving them alone for ever.
-    assert not events(d2, "containers of this pool name belong to another deployment (or "
+    assert not d2.events("containers of this pool name belong to another deployment (or "
                           "predate deployment ids): left alone"), d2.logs()
-    eventually(lambda: {e["container"] for e in events(d2, "container taken over")} >= left,
+    eventually(lambda: {e["container"] for e in d2.events("container taken over")} >= left,
                timeout=30)
     # B: takeovers got tokens above what the agents held; no job is refused as fenced.
     jobs = run_jobs(d2, "restart", 4)
     assert all(j["status"] == "succeeded" and j["attempts"] == 1 for j in jobs), jobs
-    assert not events(d2, "container fenced off"), d2.logs()
+    assert not d2.events("container fenced off"), d2.logs()
     assert d2.stop(timeout=60) == 0, d2.logs()
     assert managed(docker_client, pool_name) == set()
 
@@ -124,14 +113,14 @@ def test_a_fence_counter_reset_never_makes_agents_refuse_an_adopting_daemon(
 
     d2 = daemon_factory(**env).start(wait_warm=2)
     taken = eventually(lambda: {e["container"]: e["token"]
-                                for e in events(d2, "container taken over")}
-                       if {e["container"] for e in events(d2, "container taken over")} >= left
+                                for e in d2.events("container taken over")}
+                       if {e["container"] for e in d2.events("container taken over")} >= left
                        else None, timeout=30)
     assert all(int(str(t)) > FENCE_START for t in taken.values()), taken
     jobs = run_jobs(d2, "two", 4)
     assert all(j["status"] == "succeeded" and j["attempts"] == 1 for j in jobs), jobs
     assert {j["launch_type"] for j in jobs} == {"warm"}, jobs
-    assert not events(d2, "container fenced off"), d2.logs()
+    assert not d2.events("container fenced off"), d2.logs()
     assert d2.metric("vwe_fenced_containers_total", template="default") == 0.0
     assert d2.stop(timeout=60) == 0
     assert managed(docker_client, pool_name) == set()
