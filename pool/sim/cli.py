@@ -62,6 +62,17 @@ def _distribution_arg(text: str) -> Distribution:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_seconds(text: str) -> float:
+    """A finite number > 0 (argparse type): nan, inf and 0 simulate nothing useful."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "What-if: replay arrivals against simulated pools of several sizes (and the "
@@ -76,12 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--trace", metavar="FILE",
                      help="arrival times: a JSON list (unix times or offsets in seconds) or a "
                           "CSV with one per line")
-    src.add_argument("--rate", type=float, metavar="R", help="Poisson arrivals per second")
+    src.add_argument("--rate", type=_positive_seconds, metavar="R",
+                     help="Poisson arrivals per second (> 0)")
     src.add_argument("--from-redis", action="store_true",
                      help="arrivals, generation and boot times recorded by the daemon in "
                           "Redis (VWE_REDIS_URL, VWE_POOL_NAME); --boot and --generation "
                           "override the recorded times")
-    parser.add_argument("--duration", type=float, default=3600.0, metavar="S",
+    parser.add_argument("--duration", type=_positive_seconds, default=3600.0, metavar="S",
                         help="simulated seconds with --rate (default 3600)")
     parser.add_argument("--export-trace", metavar="FILE",
                         help="write the arrival trace (unix times) from Redis to FILE as JSON "

@@ -83,3 +83,13 @@ def test_cli_simulates_one_template_with_its_own_cap(
     assert json.loads(out)["inputs"]["max"] == 3  # the template's cap, not VWE_POOL_MAX (8)
     code, out, err = run_cli(["--template", "huge", "--rate", "0.1", "--sizes", "0-2"], capsys)
     assert code == 2 and "--template: no template 'huge'; defined: default, preview" in err
+
+
+@pytest.mark.parametrize("argv", [["--rate", "nan"], ["--rate", "0"], ["--rate", "inf"],
+                                  ["--rate", "1", "--duration", "-5"]])
+def test_rates_and_durations_that_simulate_nothing_are_refused(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["simulate", *argv])
+    assert exit_info.value.code == 2
+    assert "must be a finite number > 0" in capsys.readouterr().err
