@@ -35,7 +35,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from multihost import Cluster, Load, cpu_seconds, first_accept_after, settle
+from multihost import Cluster, Load, first_accept_after, settle
+from wrk import cpu_seconds
 
 from bench.results import write_section
 

@@ -44,15 +44,6 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("VWE_WORKER_IMAGE", "vwe-worker:latest")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, in seconds (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(c) for c in
