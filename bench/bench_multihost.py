@@ -2,8 +2,10 @@
 
 One deployment (tests/multihost.py): two API processes, Redis primary + two replicas + three
 Sentinels with VWE_REDIS_MIN_REPLICAS=1, a shared worlds folder, tiny worlds (16 x 16, so
-generation is negligible). Phase 1 runs one worker daemon, phase 2 three (two more engines
-join). Each phase measures:
+generation is negligible). Phases alternate: one worker daemon, then three (two more engines
+join), then one again (the two stop, draining), and so on for `--rounds` rounds; each figure
+is the median over the rounds of one configuration, so a drift of the shared machine during
+the run weighs on both sides. Each phase measures:
 
 - orchestration CPU per finished job: utime+stime of the API processes, the worker daemons
   and the five Redis processes during a fixed-rate load, divided by the jobs it finished
@@ -11,15 +13,22 @@ join). Each phase measures:
 - warm handoff p50/p95: the daemons' own `acquire_ms` (job taken -> agent accepted);
 - enqueue rate: 202s per second from closed-loop clients on both API processes.
 
+The "hosts" (engines, their containers, the worker daemons) run on one CPU, the shared parts
+(API processes, Redis, Sentinels, the load generator) on the other (`--no-pin` to let them
+mix): on a real deployment hosts have cores of their own, and on this 2-core machine the
+hosts' generation work would otherwise take CPU from the API processes it is not meant to
+share with (it made the enqueue rate with three daemons 0.63 of one's in an unpinned run).
+
 Then the Redis primary is killed: failover time = kill -> first submit accepted again.
 Targets: cost and handoff p50 and enqueue rate with 3 daemons within 10 % of one daemon's.
 
-    VWE_TEST_REDIS_URL=... .venv/bin/python bench/bench_multihost.py   (needs root: dockerd)
+    .venv/bin/python bench/bench_multihost.py   (needs root: dockerd)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -35,10 +44,39 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from multihost import Cluster, Load, first_accept_after, settle
+from multihost import Cluster, Load, children, first_accept_after, settle
 from wrk import cpu_seconds
 
 from bench.results import write_section
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and every process below it."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children(p))
+    return out
+
+
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of every process in `pids` (and so what they start later) onto `cpus`."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(task.name), cpus)
+
+
+def place(c: Cluster) -> None:
+    """Hosts (engines with their containers, worker daemons) on the last CPU, the shared
+    parts (API processes, Redis, this process) on the others."""
+    last = max(os.sched_getaffinity(0))
+    hosts, shared = {last}, set(os.sched_getaffinity(0)) - {last}
+    groups = c.pids()
+    engines = [e.proc.pid for e in c.engines if e.proc is not None and e.proc.poll() is None]
+    pin([p for pid in [*engines, *groups["worker"]] for p in tree(pid)], hosts)
+    pin([*groups["api"], *groups["redis"], os.getpid()], shared)
 
 
 def orchestration_cpu(c: Cluster) -> dict[str, float]:
@@ -78,7 +116,7 @@ def wait_drained(url: str, timeout: float = 300) -> None:
 def phase(c: Cluster, name: str, rate: float, seconds: float, burst_s: float,
           clients: int) -> dict[str, Any]:
     urls = [a.url for a in c.apis]
-    handed_before = len(c.handoff_ms())
+    handed_before = {log: len(ms) for log, ms in c.handoff_ms().items()}
     cpu0 = orchestration_cpu(c)
     load = Load(urls, rate, f"c{name}").start()
     time.sleep(seconds)
@@ -88,7 +126,8 @@ def phase(c: Cluster, name: str, rate: float, seconds: float, burst_s: float,
     by_group = {g: cpu1[g] - cpu0.get(g, 0.0) for g in cpu1}
     cpu = sum(by_group.values())
     done = sum(1 for s in statuses.values() if s == "succeeded")
-    handoffs = c.handoff_ms()[handed_before:]
+    handoffs = [t for log, ms in c.handoff_ms().items()
+                for t in ms[handed_before.get(log, 0):]]
     rate_202 = enqueue_rate(urls, burst_s, clients, f"e{name}")
     wait_drained(urls[0])
     q = statistics.quantiles(handoffs, n=20) if len(handoffs) > 1 else [0.0] * 19
@@ -98,30 +137,49 @@ def phase(c: Cluster, name: str, rate: float, seconds: float, burst_s: float,
             "handoff_p95_ms": q[18], "enqueue_per_s": rate_202}
 
 
+def median_phase(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=10.0, help="jobs/s of the cost phase")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--burst", type=float, default=4.0, help="seconds of enqueue burst")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="phases of one and of three daemons, alternating")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let hosts and shared parts share every CPU")
     args = parser.parse_args()
+    pinned = args.pin and len(os.sched_getaffinity(0)) >= 2
     load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="vwe-mhb-", dir="/tmp"))
     c = Cluster(root, hosts=3, apis=2, replicas=2, min_replicas=1, resolution=16,
                 extra_env={"VWE_QUEUE_MAX": "100000", "VWE_HEALTH_INTERVAL_S": "10",
                            "VWE_LOG_LEVEL": "info"})
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 3: []}
     try:
         c.start(workers=1)
-        one = phase(c, "1", args.rate, args.seconds, args.burst, args.clients)
-        c.start_worker(1)
-        c.start_worker(2)
-        three = phase(c, "3", args.rate, args.seconds, args.burst, args.clients)
+        for r in range(args.rounds):
+            if r:
+                for i in (1, 2):
+                    c.stop_worker(i)
+            if pinned:
+                place(c)
+            runs[1].append(phase(c, f"1{r}", args.rate, args.seconds, args.burst, args.clients))
+            c.start_worker(1)
+            c.start_worker(2)
+            if pinned:
+                place(c)
+            runs[3].append(phase(c, f"3{r}", args.rate, args.seconds, args.burst, args.clients))
         old = c.ha.primary()
         old.kill()
         failover_s, _ = first_accept_after(c.apis[0].url, "fo")
     finally:
         c.stop()
         shutil.rmtree(root, ignore_errors=True)
+    one, three = median_phase(runs[1]), median_phase(runs[3])
     load_after = os.getloadavg()
     rows = [("orchestration CPU per finished job (ms)", "cpu_ms_per_job", "lower"),
             ("- of which API processes", "cpu_ms_per_job_api", "lower"),
@@ -134,12 +192,20 @@ def main() -> int:
     for label, key, _better in rows:
         ratio = three[key] / one[key] if one[key] else float("nan")
         lines.append(f"| {label} | {one[key]:.2f} | {three[key]:.2f} | {ratio:.2f} |")
-    lines.append(f"| jobs finished in the cost phase | {one['jobs']} | {three['jobs']} | |")
-    body = (f"`nice -n 10 .venv/bin/python bench/bench_multihost.py` (two API processes, "
+    lines.append(f"| jobs finished in the cost phase | {one['jobs']:g} | {three['jobs']:g} | |")
+    lines.append("")
+    lines.append("Each round (1 daemon / 3 daemons): " + "; ".join(
+        f"CPU/job {a['cpu_ms_per_job']:.2f} / {b['cpu_ms_per_job']:.2f} ms, handoff p50 "
+        f"{a['handoff_p50_ms']:.2f} / {b['handoff_p50_ms']:.2f} ms, enqueue "
+        f"{a['enqueue_per_s']:.0f} / {b['enqueue_per_s']:.0f} per s"
+        for a, b in zip(runs[1], runs[3], strict=True)) + ".")
+    body = (f"`.venv/bin/python bench/bench_multihost.py` (two API processes, "
             f"Redis primary + 2 replicas + 3 Sentinels, VWE_REDIS_MIN_REPLICAS=1, "
             f"{args.rate:g} jobs/s for {args.seconds:g} s of 16x16 worlds, then "
-            f"{args.clients} closed-loop clients for {args.burst:g} s; one run, both phases "
-            "on the same deployment; 2-core machine shared with other sessions; load average "
+            f"{args.clients} closed-loop clients for {args.burst:g} s; {args.rounds} rounds "
+            "of both phases alternating on one deployment, medians; "
+            + ("hosts on one CPU, shared parts on the other; " if pinned else "unpinned; ")
+            + "load average "
             f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; CPU is utime+stime)"
             "\n\n" + "\n".join(lines) +
             f"\n\nRedis failover (kill -9 of the primary -> first submit accepted again): "

@@ -225,6 +225,12 @@ class Cluster:
         self.workers[i] = w.start(wait_warm=1, role="worker", timeout=120)
         return w
 
+    def stop_worker(self, i: int) -> int:
+        """Stop (drain) host `i`'s worker daemon; its exit status."""
+        w = self.workers[i]
+        self.workers[i] = None
+        return w.stop(timeout=60) if w is not None else 0
+
     def kill_host(self, i: int) -> None:
         """kill -9 the host's worker daemon, then its engine."""
         w = self.workers[i]
@@ -286,13 +292,15 @@ class Cluster:
                     counts[json.loads(line)["event"]] += 1
         return counts
 
-    def handoff_ms(self) -> list[float]:
-        out = []
+    def handoff_ms(self) -> dict[Path, list[float]]:
+        """The warm handoffs' `acquire_ms` in each daemon's log, in order."""
+        out: dict[Path, list[float]] = {}
         for log in self.logs:
+            times = out.setdefault(log, [])
             for line in log.read_text(errors="replace").splitlines():
                 if '"job handed off"' in line and '"warm"' in line:
                     with contextlib.suppress(ValueError, KeyError):
-                        out.append(float(json.loads(line)["acquire_ms"]))
+                        times.append(float(json.loads(line)["acquire_ms"]))
         return out
 
 

@@ -46,8 +46,13 @@ MAX_HANDOFF_TRIES = 3
 # on the attempt (each is followed by another lease at once, or a short pause).
 MAX_OWNERSHIP_MISSES = 25
 LAPSED_PAUSE_S = 0.2
-# How often stale or orphaned stream entries are looked for.
-RECLAIM_EVERY_S = 1.0
+# How often stale or orphaned stream entries are looked for (seconds). Each look is three
+# round trips, on every daemon: every second, it was the largest part of an idle daemon's CPU.
+# A dead daemon's jobs wait for its lease to expire (VWE_HEARTBEAT_TTL_S) anyway.
+RECLAIM_EVERY_S = 3.0
+# How long one read of the stream blocks for new entries (milliseconds): a stop is seen at
+# once (the read is cancelled); a reclaim look that falls due waits at most this long.
+READ_BLOCK_MS = 1000
 # How long a finished job's outcome waits for Redis to come back before giving up on it.
 RECORD_PATIENCE_S = 120.0
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
@@ -118,7 +123,7 @@ class Dispatcher:
                 log.info("reclaimed a job from another daemon", entry=entry.entry_id,
                          job_id=entry.job_id)
                 return entry
-        return await self.store.read_new(self.consumer, block_ms=500)
+        return await self.store.read_new(self.consumer, block_ms=READ_BLOCK_MS)
 
     def _forget(self, entry_id: str) -> Callable[[asyncio.Task[None]], None]:
         def forget(_task: asyncio.Task[None]) -> None:

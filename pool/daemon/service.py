@@ -73,6 +73,7 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lease_claimed = False
         self._foreign = False  # logged once: Redis holds another deployment id than ours
+        self._engine_seen = float("-inf")  # monotonic time the engine last answered a ping
         self.pool = WarmPool(settings, self.runtime, metrics, self.ownership,
                              lease_fresh=self.lease_fresh)
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
@@ -206,16 +207,14 @@ class Daemon:
                           "data and another deployment started meanwhile): daemons of that "
                           "one will leave this one's containers alone",
                           ours=self.pool.deployment, redis=held)
-            await self.store.publish(self.settings.instance_id,
-                                       {"daemon": self.settings.instance_id,
-                                        "containers": self.pool.snapshot()}, boots)
+            beat = await self.store.beat(
+                self.settings.instance_id, {"daemon": self.settings.instance_id,
+                                            "containers": self.pool.snapshot()},
+                boots, list(self.dispatcher.inflight), self.pool.policy)
             for _ in boots:  # recorded; newer ones may have arrived meanwhile
                 self.pool.unrecorded_boots.popleft()
-            policy = await self.store.load_policy(self.pool.policy)
-            self.pool.set_policy(policy)
-            self.queue_depth = await self.store.depth()
-            await self.store.keep_claimed(self.dispatcher.consumer,
-                                          list(self.dispatcher.inflight))
+            self.pool.set_policy(beat.policy)
+            self.queue_depth = beat.depth
             self.dispatcher.redis_up = True
             self.redis_health.observe(True)
         except Exception as exc:
@@ -225,12 +224,20 @@ class Daemon:
             raise
 
     async def engine_probe(self) -> None:
-        """Ask the engine whether it answers; the pool pauses and resumes boots from it."""
+        """Ask the engine whether it answers; the pool pauses and resumes boots from it.
+        Runs every second, but pings a reachable engine only every ENGINE_PROBE_INTERVAL_S
+        (a docker-py ping costs a few ms of CPU: the largest part of an idle daemon's cost):
+        a lost engine shows within that interval, a returning one within a second."""
+        now = time.monotonic()
+        if self.pool.engine_up and now - self._engine_seen < constants.ENGINE_PROBE_INTERVAL_S:
+            return
         try:
             async with asyncio.timeout(2.0):
                 up = await self.runtime.ping()
         except TimeoutError:
             up = False
+        if up:
+            self._engine_seen = now
         self.pool.set_engine_up(up, "" if up else "the Docker engine did not answer a ping")
 
     async def sweep_worlds(self) -> None:

@@ -85,6 +85,21 @@ def stream_lost(exc: BaseException) -> bool:
     return isinstance(exc, ResponseError) and any(s in str(exc) for s in _STREAM_LOST)
 
 
+class Beat(NamedTuple):
+    """What a heartbeat reads back (`JobStore.beat`)."""
+    policy: PoolPolicy
+    depth: int  # jobs queued, not yet taken
+
+
+def _overlay(base: PoolPolicy, raw: dict[Any, Any]) -> PoolPolicy:
+    """The persisted policy hash laid over `base`; invalid stored values are ignored with a
+    warning."""
+    policy, problems = base.overlay({_s(name): _s(v) for name, v in raw.items()})
+    for problem in problems:
+        log.warning("ignoring an invalid persisted policy value", problem=problem)
+    return policy
+
+
 @dataclass(frozen=True)
 class Submission:
     job_id: str
@@ -246,7 +261,7 @@ class JobStore:
         """One entry held by a consumer whose daemon's lease expired: no need to wait.
 
         Only the leases of this group's consumers are looked up (one pipelined EXISTS each):
-        this runs every second on every daemon, so it must not cost in proportion to the
+        this runs every few seconds on every daemon, so it must not cost in proportion to the
         keyspace, as a SCAN for the leases did (145 ms of client CPU per call with 6000 keys,
         bench/RESULTS.md, bench_multihost)."""
         infos = [i for i in await self.redis.xinfo_consumers(self.stream, k.JOB_GROUP)
@@ -275,17 +290,6 @@ class JobStore:
                         return _entry(entry_id, fields)
                     await self.redis.xack(self.stream, k.JOB_GROUP, entry_id)
         return None
-
-    async def keep_claimed(self, consumer: str, entry_ids: list[str]) -> None:
-        """Reset the idle time of entries still running here, so nobody reclaims them."""
-        if entry_ids:
-            try:
-                await self.redis.xclaim(self.stream, k.JOB_GROUP, consumer, 0, entry_ids,
-                                        justid=True)
-            except ResponseError as exc:
-                if not stream_lost(exc):
-                    raise
-                await self.ensure_group()  # their records are gone too: nothing to keep
 
     async def start_attempt(self, entry: StreamEntry, consumer: str) -> Attempt | None:
         """Mark the job running for a new attempt, in one round trip (this is on the handoff
@@ -362,19 +366,19 @@ class JobStore:
     async def load_policy(self, base: PoolPolicy) -> PoolPolicy:
         """The persisted run-time policy laid over `base` (the configured one); an invalid
         stored value is ignored with a warning."""
-        raw = await self.redis.hgetall(k.key(k.POLICY_KEY, self.scope))
-        policy, problems = base.overlay({_s(name): _s(v) for name, v in raw.items()})
-        for problem in problems:
-            log.warning("ignoring an invalid persisted policy value", problem=problem)
-        return policy
+        return _overlay(base, await self.redis.hgetall(k.key(k.POLICY_KEY, self.scope)))
 
     async def save_policy(self, policy: PoolPolicy) -> None:
         await self.redis.hset(k.key(k.POLICY_KEY, self.scope), mapping=policy.to_hash())
 
-    async def publish(self, instance: str, snapshot: dict[str, Any],
-                      boot_times: Sequence[float] = ()) -> None:
-        """This daemon's containers for `GET /v1/pool` anywhere, and its new boot times.
-        (Its liveness is the instance lease, renewed elsewhere: `pool.daemon.lease`.)"""
+    async def beat(self, instance: str, snapshot: dict[str, Any], boot_times: Sequence[float],
+                   running: Sequence[str], base: PoolPolicy) -> Beat:
+        """A daemon's heartbeat, in one round trip: this daemon's containers (for
+        `GET /v1/pool` anywhere) and its new boot times, the idle time of the stream entries
+        still `running` here reset (so nobody reclaims them), and the policy (laid over
+        `base`) and queue depth read back. Its liveness is the instance lease, renewed
+        elsewhere (`pool.daemon.lease`). Raises what Redis raises, except that a lost stream
+        (Redis lost its data: those entries' records are gone too) recreates the group."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(k.key(k.CONTAINERS_KEY, self.scope, instance), json.dumps(snapshot),
                      ex=k.CONTAINER_RECORD_TTL_S)
@@ -382,7 +386,20 @@ class JobStore:
                 key = k.key(k.BOOT_TIMES_KEY, self.scope)
                 pipe.lpush(key, *(round(t, 4) for t in boot_times))
                 pipe.ltrim(key, 0, k.BOOT_TIMES_KEPT - 1)
-            await pipe.execute()
+            if running:
+                pipe.xclaim(self.stream, k.JOB_GROUP, instance, 0, list(running), justid=True)
+            pipe.hgetall(k.key(k.POLICY_KEY, self.scope))
+            pipe.get(self.depth_key)
+            replies = await pipe.execute(raise_on_error=False)
+        lost = False
+        for reply in replies:
+            if isinstance(reply, Exception):
+                if not stream_lost(reply):
+                    raise reply
+                lost = True
+        if lost:
+            await self.ensure_group()
+        return Beat(_overlay(base, replies[-2]), int(replies[-1] or 0))
 
     async def forget_daemon(self, instance: str) -> None:
         """Drop the published containers; the lease is released by its holder only."""

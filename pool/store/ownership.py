@@ -264,10 +264,12 @@ class OwnershipStore:
         started in between; its daemons leave this one's containers alone)."""
         if not deployment:
             return None
-        key = c.key(c.DEPLOYMENT_KEY, self.pool)
-        await self.redis.set(key, deployment, nx=True)
-        value = await self.redis.get(key)
-        return value.decode() if isinstance(value, bytes) else value
+        # SET NX GET (Redis >= 7.0): the value held before, or nil when this one was set.
+        held = await self.redis.set(c.key(c.DEPLOYMENT_KEY, self.pool), deployment, nx=True,
+                                    get=True)
+        if held is None:
+            return deployment
+        return held.decode() if isinstance(held, bytes) else str(held)
 
     async def claim_instance(self, ttl_s: float) -> None:
         """Claim this instance id's lease, or raise `InstanceTaken` when a live one holds it."""
