@@ -20,7 +20,9 @@ module subclasses uvicorn's httptools protocol and adds, per connection
   their own above that cap, so open long-polls cannot make a health check or a scrape fail
   and a busy daemon look dead to its orchestrator and its alerts.
 
-Every such answer is the API's error model, ``{"error": {"code", "message"}}``. After an error
+Every such answer is the API's error model, ``{"error": {"code", "message"}}``, and is
+counted in `vwe_http_requests_total` with the route label `refused` (the guard answers before
+any route is matched; the method is `unknown` when none was read). After an error
 the connection is half-closed and whatever the client still sends is read and dropped for a
 moment (as nginx's lingering close does), so a client busy sending a huge head still gets to
 read the status instead of a reset.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +80,20 @@ class _Refuse(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _busy_app(limit: int) -> Any:
+# Told of every answer the guard gives itself: (method or "unknown", status).
+OnRefusal = Callable[[str, int], None]
+
+
+def _ignore(_method: str, _status: int) -> None:
+    pass
+
+
+def _busy_app(limit: int, on_refusal: OnRefusal = _ignore) -> Any:
     body = json.dumps({"error": {"code": "server_busy", "message": (
         f"more than {limit} requests in flight; retry in {RETRY_AFTER_S} s")}}).encode()
 
     async def busy(scope: Any, receive: Any, send: Any) -> None:
+        on_refusal(scope.get("method", "unknown"), 503)
         await send({"type": "http.response.start", "status": 503, "headers": [
             (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
             (b"retry-after", str(RETRY_AFTER_S).encode()), (b"connection", b"close")]})
@@ -97,6 +109,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # staticmethod: a plain function stored on a class would be called as a bound method
     # (the protocol instance as `scope`), which made every refused request a 500.
     busy_app: Any = staticmethod(_busy_app(HttpLimits.max_concurrency))
+    on_refusal: OnRefusal = staticmethod(_ignore)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -110,6 +123,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._refusal: _Refuse | None = None
         self._lingering = False
+        self._request_method = ""  # set once the parser has read a request line's method
 
     # ---- connection ----
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -186,6 +200,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             cycle.message_event.set()
         if self.transport.is_closing():
             return
+        # A head timeout on a connection idle between requests is no request: not counted.
+        if status != 408 or self._head_bytes or not self._in_head:
+            self.on_refusal(self._method(), status)
         self._lingering = True
         if started:
             self.transport.close()
@@ -196,6 +213,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.loop.call_later(LINGER_S, self._close)
         else:
             self.transport.close()
+
+    def _method(self) -> str:
+        """The method of the request being refused, once the parser has read it (it reports
+        DELETE, method number 0, before that)."""
+        return self._request_method or "unknown"
 
     def _close(self) -> None:
         if not self.transport.is_closing():
@@ -219,8 +241,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_size = self._header_count = self._body_bytes = 0
         self._body_deadline = 0.0
+        self._request_method = ""
 
     def on_url(self, url: bytes) -> None:
+        # The method is parsed before the first piece of the URL: known from here on.
+        self._request_method = self.parser.get_method().decode("ascii", "replace")
         self._head_size += len(url)
         if self._head_size > self.limits.max_header_bytes:
             self._refusal = _Refuse(431, "headers_too_large", "the request line is too long")
@@ -298,10 +323,13 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-def protocol_class(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
-    """A protocol class bound to ``limits``, for ``uvicorn.Config(http=...)``."""
+def protocol_class(limits: HttpLimits, on_refusal: OnRefusal = _ignore
+                   ) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class bound to ``limits``, for ``uvicorn.Config(http=...)``; `on_refusal`
+    is told of each answer the guard gives itself (method, status)."""
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
-                {"limits": limits, "busy_app": staticmethod(_busy_app(limits.max_concurrency))})
+                {"limits": limits, "on_refusal": staticmethod(on_refusal),
+                 "busy_app": staticmethod(_busy_app(limits.max_concurrency, on_refusal))})
 
 
 def limits_from(settings: Settings) -> HttpLimits:
@@ -315,9 +343,9 @@ def limits_from(settings: Settings) -> HttpLimits:
         max_concurrency=settings.http_max_concurrency)
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
+def server_options(settings: Settings, on_refusal: OnRefusal = _ignore) -> dict[str, Any]:
     """uvicorn.Config keyword arguments for the guarded protocol (what `vwe-pool serve` uses)."""
-    return {"http": protocol_class(limits_from(settings)),
+    return {"http": protocol_class(limits_from(settings), on_refusal),
             # Only read by the h11 parser, which the guarded protocol replaces; set anyway so
             # a configuration that falls back to h11 keeps the same head limit.
             "h11_max_incomplete_event_size": settings.http_max_header_bytes}

@@ -83,6 +83,7 @@ def spec_hash(spec: ContainerSpec, image_id: str) -> str:
 class ContainerRuntime(Protocol):
     async def ping(self) -> bool: ...
     async def image_id(self, image: str) -> str | None: ...
+    async def capacity(self) -> tuple[int, int]: ...
     async def start(self, spec: ContainerSpec) -> str: ...
     async def remove(self, container_id: str) -> None: ...
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
@@ -150,6 +151,14 @@ class DockerRuntime:
                 return None
 
         return await self._run(inspect)
+
+    async def capacity(self) -> tuple[int, int]:
+        """The engine's CPUs and memory in bytes (`docker info` NCPU, MemTotal)."""
+        def info() -> tuple[int, int]:
+            facts = self._docker().api.info()
+            return int(facts["NCPU"]), int(facts["MemTotal"])
+
+        return await self._run(info)
 
     async def start(self, spec: ContainerSpec) -> str:
         def create_and_start() -> str:

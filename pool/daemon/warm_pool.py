@@ -194,7 +194,9 @@ class WarmPool:
     async def prepare(self) -> None:
         """Learn the deployment and the worker's make-up (`adoption.open_pool` runs this).
 
-        Raises ConfigError (naming VWE_WORKER_IMAGE) when the engine lacks the worker image."""
+        Raises ConfigError naming the variable when the engine lacks the worker image
+        (VWE_WORKER_IMAGE) or cannot give one worker what it asks (VWE_WORKER_CPUS,
+        VWE_WORKER_MEMORY): every boot would fail, so the daemon does not start."""
         s = self.settings
         self.sockets_dir.mkdir(parents=True, exist_ok=True)
         self.deployment = await self.ownership.deployment_id()
@@ -203,6 +205,14 @@ class WarmPool:
             raise ConfigError(
                 f"VWE_WORKER_IMAGE={s.worker_image!r}: no such image on the Docker engine; "
                 "build it (scripts/worker-image.sh) or point VWE_WORKER_IMAGE at one")
+        cpus, memory = await self.runtime.capacity()
+        if s.worker_cpus > cpus:
+            raise ConfigError(f"VWE_WORKER_CPUS={s.worker_cpus:g}: the Docker engine has only "
+                              f"{cpus} CPUs; give each worker at most that many")
+        if s.worker_memory_bytes > memory:
+            raise ConfigError(f"VWE_WORKER_MEMORY={s.worker_memory}: the Docker engine has "
+                              f"only {memory / (1 << 20):.0f} MiB of memory; give each worker "
+                              "at most that much")
         self.image_id = image
         self.spec_hash = spec_hash(self._spec(self.sockets_dir.name), image)
 

@@ -140,10 +140,15 @@ class Root:
                             supervisor=self.supervisor, templates=served)
         config = uvicorn.Config(create_app(self.api, self.role), host=s.api_host, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=HTTP_GRACE_S, **server_options(s))
+                                timeout_graceful_shutdown=HTTP_GRACE_S,
+                                **server_options(s, self._count_refusal))
         self.http = _HttpServer(config)
 
     # ---------- running ----------
+    def _count_refusal(self, method: str, status: int) -> None:
+        """An answer the HTTP guard gave before any route (api/httpguard.py)."""
+        self.metrics.http_requests.labels(method, "refused", str(status)).inc()
+
     def request_stop(self) -> None:
         """Begin the shutdown (what SIGINT/SIGTERM do): open long-polls answer at once (503 with
         Retry-After) and /readyz says not ready; a second request forces HTTP closed."""

@@ -57,6 +57,11 @@ def _default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+def _memory_bytes(value: str) -> int:
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(value.rstrip("bkmg")) * units.get(value[-1], 1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", frozen=True, extra="ignore",
@@ -193,12 +198,15 @@ class Settings(BaseSettings):
             raise ValueError(str(exc).replace("Redis URL", "a Redis URL")) from None
         return value
 
+    @property
+    def worker_memory_bytes(self) -> int:
+        """VWE_WORKER_MEMORY in bytes (Docker's units: b, k, m, g are powers of 1024)."""
+        return _memory_bytes(self.worker_memory)
+
     @field_validator("worker_memory")
     @classmethod
     def _worker_memory(cls, value: str) -> str:
-        units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-        size = int(value.rstrip("bkmg")) * units.get(value[-1], 1)
-        if size < DOCKER_MIN_MEMORY:
+        if _memory_bytes(value) < DOCKER_MIN_MEMORY:
             raise ValueError("at least 6m: Docker refuses a smaller memory limit, so every "
                              "boot would fail")
         return value

@@ -260,6 +260,8 @@ def test_a_restart_with_another_image_or_spec_never_serves_from_the_old_containe
     ({"VWE_WORKER_USER": "root"}, "VWE_WORKER_USER"),
     ({"VWE_WORKER_USER": "0:0"}, "VWE_WORKER_USER"),
     ({"VWE_DATA_DIR": "LONG"}, "VWE_DATA_DIR"),
+    ({"VWE_WORKER_CPUS": "4096"}, "VWE_WORKER_CPUS"),  # more than the engine has
+    ({"VWE_WORKER_MEMORY": "4096g"}, "VWE_WORKER_MEMORY"),
 ])
 def test_settings_that_make_the_pool_unusable_stop_the_start_naming_the_variable(
     env: dict[str, str], variable: str, daemon_factory: Callable[..., DaemonProcess],
