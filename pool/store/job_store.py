@@ -375,7 +375,8 @@ class JobStore:
                    running: Sequence[str], base: PoolPolicy) -> Beat:
         """A daemon's heartbeat, in one round trip: this daemon's containers (for
         `GET /v1/pool` anywhere) and its new boot times, the idle time of the stream entries
-        still `running` here reset (so nobody reclaims them), and the policy (laid over
+        still `running` here reset (so nobody reclaims them; a daemon's consumer name in the
+        job group is its instance id), and the policy (laid over
         `base`) and queue depth read back. Its liveness is the instance lease, renewed
         elsewhere (`pool.daemon.lease`). Raises what Redis raises, except that a lost stream
         (Redis lost its data: those entries' records are gone too) recreates the group."""
