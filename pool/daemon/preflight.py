@@ -13,6 +13,8 @@ its logs points at the cause (issue 13, failure 4).
   needs write permission on the socket file, which the worker creates mode 0755), nor move
   the worker's output: it works only when the worker runs as the daemon's own uid.
 - Worker image: present on the engine; its id is what compatible adoption compares.
+- Worker resources: `VWE_WORKER_CPUS` and `VWE_WORKER_MEMORY` within what the engine has
+  (`docker info`), or every boot fails.
 - API address: `VWE_API_HOST` resolves and `VWE_API_PORT` is free, checked before any
   container boots (uvicorn would otherwise fail only after the pool started, naming neither).
 """
@@ -108,6 +110,26 @@ def check_settings(data_dir: Path, pool_name: str, template: str, worker_user: s
     check_socket_path(data_dir, pool_name, template)
     uid, gid = check_worker_user(worker_user, euid)
     check_data_dir(data_dir, uid, gid, euid)
+
+
+def check_worker_image(name: str, image_id: str | None) -> str:
+    """The worker image's id (`image_id` as the engine reported it: None when missing)."""
+    if image_id is None:
+        raise ConfigError(f"VWE_WORKER_IMAGE={name!r}: no such image on the Docker engine; "
+                          "build it (scripts/worker-image.sh) or point VWE_WORKER_IMAGE at one")
+    return image_id
+
+
+def check_worker_resources(cpus: float, memory: str, memory_bytes: int,
+                           engine_cpus: int, engine_memory: int) -> None:
+    """One worker's CPUs and memory (bytes) against the engine's (`docker info`)."""
+    if cpus > engine_cpus:
+        raise ConfigError(f"VWE_WORKER_CPUS={cpus:g}: the Docker engine has only "
+                          f"{engine_cpus} CPUs; give each worker at most that many")
+    if memory_bytes > engine_memory:
+        raise ConfigError(f"VWE_WORKER_MEMORY={memory}: the Docker engine has only "
+                          f"{engine_memory / (1 << 20):.0f} MiB of memory; give each worker "
+                          "at most that much")
 
 
 def check_listen(host: str, port: int) -> None:

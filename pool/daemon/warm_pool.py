@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from pool.core import constants
-from pool.core.exceptions import BootFailed, ConfigError, PoolClosed, RuntimeUnavailable
+from pool.core.exceptions import BootFailed, PoolClosed, RuntimeUnavailable
 from pool.core.machine import Boot, Effect, PoolMachine
 from pool.core.pool_policy import PoolPolicy
 from pool.core.states import ContainerState, FailurePhase, LaunchType, RecycleReason
+from pool.daemon import preflight
 from pool.daemon.container import Container, Lease, LeaseNotHeld, container_logs, prepare_dir
 from pool.daemon.runtime import (
     LABEL_CREATED,
@@ -194,25 +195,14 @@ class WarmPool:
     async def prepare(self) -> None:
         """Learn the deployment and the worker's make-up (`adoption.open_pool` runs this).
 
-        Raises ConfigError naming the variable when the engine lacks the worker image
-        (VWE_WORKER_IMAGE) or cannot give one worker what it asks (VWE_WORKER_CPUS,
-        VWE_WORKER_MEMORY): every boot would fail, so the daemon does not start."""
+        Raises ConfigError naming the variable when every boot would fail (`preflight`)."""
         s = self.settings
         self.sockets_dir.mkdir(parents=True, exist_ok=True)
         self.deployment = await self.ownership.deployment_id()
-        image = await self.runtime.image_id(s.worker_image)
-        if image is None:
-            raise ConfigError(
-                f"VWE_WORKER_IMAGE={s.worker_image!r}: no such image on the Docker engine; "
-                "build it (scripts/worker-image.sh) or point VWE_WORKER_IMAGE at one")
-        cpus, memory = await self.runtime.capacity()
-        if s.worker_cpus > cpus:
-            raise ConfigError(f"VWE_WORKER_CPUS={s.worker_cpus:g}: the Docker engine has only "
-                              f"{cpus} CPUs; give each worker at most that many")
-        if s.worker_memory_bytes > memory:
-            raise ConfigError(f"VWE_WORKER_MEMORY={s.worker_memory}: the Docker engine has "
-                              f"only {memory / (1 << 20):.0f} MiB of memory; give each worker "
-                              "at most that much")
+        image = preflight.check_worker_image(s.worker_image,
+                                             await self.runtime.image_id(s.worker_image))
+        preflight.check_worker_resources(s.worker_cpus, s.worker_memory,
+                                         s.worker_memory_bytes, *await self.runtime.capacity())
         self.image_id = image
         self.spec_hash = spec_hash(self._spec(self.sockets_dir.name), image)
 

@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 
 import worldgen.agent as agent
-import worldgen.generate as generate
+
+# The image's compiled kernels go to the writable cache folder before numba is imported: numba
+# creates that folder when the kernels are defined, and the agent only seeds a missing one (so
+# importing `worldgen.generate` first made every boot compile from scratch: about 55 s).
+agent._seed_numba_cache()
+
+import worldgen.generate as generate  # noqa: E402
 
 SECRET = Path(os.environ.get("VWE_HOSTILE_SECRET", "/nonexistent"))
 REAL_GENERATE = generate.generate_world

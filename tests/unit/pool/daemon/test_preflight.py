@@ -13,6 +13,8 @@ from pool.daemon.preflight import (
     check_data_dir,
     check_settings,
     check_socket_path,
+    check_worker_image,
+    check_worker_resources,
     check_worker_user,
     parse_worker_user,
 )
@@ -65,3 +67,18 @@ def test_a_data_dir_the_daemon_cannot_write_is_refused(tmp_path: Path) -> None:
 def test_a_usable_data_dir_passes_and_is_left_clean(tmp_path: Path) -> None:
     check_settings(tmp_path / "data", "vwe", "default", f"{os.geteuid() or 10001}:10001")
     assert list((tmp_path / "data" / "c").iterdir()) == []
+
+
+def test_worker_resources_beyond_the_engine_are_refused_naming_the_variable() -> None:
+    gib = 1 << 30
+    check_worker_resources(2.0, "1g", gib, engine_cpus=2, engine_memory=gib)  # exactly fits
+    with pytest.raises(ConfigError, match=r"VWE_WORKER_CPUS=2.5: .* only 2 CPUs"):
+        check_worker_resources(2.5, "1g", gib, engine_cpus=2, engine_memory=4 * gib)
+    with pytest.raises(ConfigError, match=r"VWE_WORKER_MEMORY=8g: .* only 4096 MiB"):
+        check_worker_resources(1.0, "8g", 8 * gib, engine_cpus=2, engine_memory=4 * gib)
+
+
+def test_a_missing_worker_image_is_refused_naming_the_variable() -> None:
+    assert check_worker_image("vwe-worker:x", "sha256:ab") == "sha256:ab"
+    with pytest.raises(ConfigError, match="VWE_WORKER_IMAGE='vwe-worker:x': no such image"):
+        check_worker_image("vwe-worker:x", None)
