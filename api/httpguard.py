@@ -123,7 +123,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._refusal: _Refuse | None = None
         self._lingering = False
-        self._request_method = ""  # set once the parser has read a request line's method
+        # Set once the parser has read a request line's method (before that, the parser
+        # reports DELETE: method number 0).
+        self._request_method = ""
 
     # ---- connection ----
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -202,7 +204,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         # A head timeout on a connection idle between requests is no request: not counted.
         if status != 408 or self._head_bytes or not self._in_head:
-            self.on_refusal(self._method(), status)
+            self.on_refusal(self._request_method or "unknown", status)
         self._lingering = True
         if started:
             self.transport.close()
@@ -213,11 +215,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.loop.call_later(LINGER_S, self._close)
         else:
             self.transport.close()
-
-    def _method(self) -> str:
-        """The method of the request being refused, once the parser has read it (it reports
-        DELETE, method number 0, before that)."""
-        return self._request_method or "unknown"
 
     def _close(self) -> None:
         if not self.transport.is_closing():

@@ -21,7 +21,12 @@ import docker.errors
 import pytest
 import redis
 from daemonproc import DaemonProcess, free_port
-from ownprocs import own_dockerd, own_redis  # noqa: F401 (fixtures for tests that break them)
+from ownprocs import (  # noqa: F401 (fixtures for tests that break them)
+    job_store,
+    own_client,
+    own_dockerd,
+    own_redis,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helper modules

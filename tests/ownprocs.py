@@ -14,15 +14,19 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
 import redis
+import redis.asyncio as aioredis
 import requests.exceptions
 from daemonproc import free_port
+
+from pool.store.job_store import JobStore
 
 
 def mounts_under(folder: Path) -> list[Path]:
@@ -203,6 +207,23 @@ def own_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def own_client(own_redis: RedisServer) -> redis.Redis:
+    """A client of the private server: its command counts and data are the test's alone."""
+    return redis.Redis.from_url(own_redis.url())
+
+
+@pytest.fixture
+async def job_store(own_redis: RedisServer) -> AsyncIterator[JobStore]:
+    """A job store with its stream and group on the private server, for a template other than
+    the default (so every key it uses must carry the template's scope)."""
+    client = aioredis.Redis.from_url(own_redis.url())
+    store = JobStore(client, f"test-{uuid.uuid4().hex[:8]}", 60, 100, template="preview")
+    await store.ensure_group()
+    yield store
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

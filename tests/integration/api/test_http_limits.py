@@ -121,24 +121,6 @@ def test_a_declared_huge_body_is_refused_before_it_is_read(api: DaemonProcess) -
     assert status_of(answer) == 413 and b"body_too_large" in answer
 
 
-def test_the_guards_answers_are_counted_in_the_request_metric(api: DaemonProcess) -> None:
-    def refused(method: str, code: str) -> float:
-        return metric(api.url, "vwe_http_requests_total", method=method, route="refused",
-                      code=code) or 0.0
-
-    exchange(api.port, b"POST /v1/worlds HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                       b"application/json\r\nContent-Length: 999999999\r\n\r\n{")
-    exchange(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-             + b"".join(b"X-H%d: 1\r\n" % i for i in range(1000)) + b"\r\n")
-    exchange(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n",
-             read_timeout=TIMEOUT_S + 10)
-    exchange(api.port, b"", read_timeout=TIMEOUT_S + 10)  # idle: closed, but no request
-    assert refused("POST", "413") == 1
-    assert refused("GET", "431") == 1
-    assert refused("GET", "408") == 1
-    assert refused("unknown", "408") == 0
-
-
 @pytest.mark.parametrize("content_type", [None, "text/plain",
                                           "application/x-www-form-urlencoded",
                                           "multipart/form-data; boundary=x"])
@@ -209,3 +191,21 @@ def test_requests_past_the_concurrency_limit_get_503_but_probes_still_answer(
     for t in polls:
         t.join(20)
     assert httpx.get(f"{d.url}/v1/jobs/{job_id}", timeout=5).status_code == 200
+
+
+def test_the_guards_answers_are_counted_in_the_request_metric(api: DaemonProcess) -> None:
+    def refused(method: str, code: str) -> float:
+        return metric(api.url, "vwe_http_requests_total", method=method, route="refused",
+                      code=code) or 0.0
+
+    exchange(api.port, b"POST /v1/worlds HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       b"application/json\r\nContent-Length: 999999999\r\n\r\n{")
+    exchange(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+             + b"".join(b"X-H%d: 1\r\n" % i for i in range(1000)) + b"\r\n")
+    exchange(api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n",
+             read_timeout=TIMEOUT_S + 10)
+    exchange(api.port, b"", read_timeout=TIMEOUT_S + 10)  # idle: closed, but no request
+    assert refused("POST", "413") == 1
+    assert refused("GET", "431") == 1
+    assert refused("GET", "408") == 1
+    assert refused("unknown", "408") == 0

@@ -153,12 +153,19 @@ async def test_the_keeper_thread_renews_while_the_event_loop_is_blocked(
         keeper.stop()
 
 
-async def test_claims_never_go_below_a_token_seen_after_the_counter_is_lost(
-        store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
+async def two_daemons_fenced_at_30(store: Callable[[str], OwnershipStore],
+                                   client: aioredis.Redis) -> tuple[OwnershipStore, OwnershipStore]:
+    """Daemons a and b, each holding its instance lease, with the fence counter at 30."""
     a, b = store("a"), store("b")
     await a.claim_instance(10)
     await b.claim_instance(10)
     await client.set(a.fence_key, 30)
+    return a, b
+
+
+async def test_claims_never_go_below_a_token_seen_after_the_counter_is_lost(
+        store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
+    a, b = await two_daemons_fenced_at_30(store, client)
     first = await a.claim_new("box")
     assert first == 31
     await client.delete(a.fence_key)  # Redis lost the counter alone
@@ -174,10 +181,7 @@ async def test_claims_never_go_below_a_token_seen_after_the_counter_is_lost(
 
 async def test_a_lost_record_is_restored_only_where_none_is_and_reclaim_jumps_the_agent(
         store: Callable[[str], OwnershipStore], client: aioredis.Redis) -> None:
-    a, b = store("a"), store("b")
-    await a.claim_instance(10)
-    await b.claim_instance(10)
-    await client.set(a.fence_key, 30)
+    a, b = await two_daemons_fenced_at_30(store, client)
     token = await a.claim_new("box")
     assert token == 31
     await client.delete(a.owner_key("box"), a.fence_key)  # the data loss
