@@ -1,9 +1,13 @@
 """Timings the daemon and the simulator share, defined once (docs/architecture.md, "One state
 machine"). Redis keys and TTLs are the store's (`pool.store.keys`)."""
 
-# How often the lease keeper renews the instance lease (its TTL is VWE_HEARTBEAT_TTL_S), and
-# the daemon publishes its container records (seconds).
+# How often the lease keeper renews the instance lease (its TTL is VWE_HEARTBEAT_TTL_S), in
+# seconds: what tells peers this daemon is alive, so kept frequent.
 HEARTBEAT_INTERVAL_S = 1
+# How often the daemon's heartbeat job publishes its container records, re-reads the policy
+# and queue depth, and keeps its running jobs claimed (seconds). Slower than the lease: each
+# extra daemon pays for it every period, and nothing here decides liveness.
+PUBLISH_INTERVAL_S = 2.0
 # The lease keeper's own Redis connection gives up on a call after this long: a slow or
 # unreachable Redis must not hold the renewal loop past the next interval.
 LEASE_SOCKET_TIMEOUT_S = 1.0

@@ -3,9 +3,9 @@
 The lease (`{p}:daemon:{instance}`, see `pool.ownership`) is how peers tell a live daemon from
 a dead one, so its renewal must never wait behind anything else the daemon does: a Docker call
 stuck on a slow engine, an APScheduler job still running, a busy event loop, or a connection
-pool drained by the API. Hence a plain thread with its own Redis connection and short timeouts
-that does one thing: every `HEARTBEAT_INTERVAL_S` it compares the lease with this process's
-nonce and extends it (`REFRESH_LEASE_LUA`).
+pool drained by the API. Hence a plain thread with its own blocking Redis connection and short
+timeouts (`connect_lease_client`) that does one thing: every `HEARTBEAT_INTERVAL_S` it compares
+the lease with this process's nonce and extends it (`REFRESH_LEASE_LUA`).
 
 States: `held` -> `lapsed` (the key expired: a stall or freeze longer than the TTL, or Redis
 unreachable for that long) -> `held` again once re-claimed with the same nonce; or `taken`
@@ -15,15 +15,13 @@ on the keeper's thread: the daemon hands it to its event loop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-import redis.asyncio as aioredis
+import redis
 import redis.exceptions
 
 from pool.core import constants
@@ -49,7 +47,7 @@ class LeaseKeeper:
     event loop): give it short timeouts and no retries, as `Daemon` does; the next tick is
     the retry, and a retry loop would hold this one past it."""
 
-    def __init__(self, connect: Callable[[], aioredis.Redis], key: str, nonce: str,
+    def __init__(self, connect: Callable[[], redis.Redis], key: str, nonce: str,
                  ttl_s: float, on_change: Callable[[LeaseState], None],
                  interval_s: float = constants.HEARTBEAT_INTERVAL_S) -> None:
         self.connect = connect
@@ -63,8 +61,6 @@ class LeaseKeeper:
         self.renewed_at = time.monotonic()
         self.lapses = 0
         self._stop = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
     def start(self) -> None:
@@ -73,10 +69,6 @@ class LeaseKeeper:
 
     def stop(self) -> None:
         self._stop.set()
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None:
-            with contextlib.suppress(RuntimeError):  # its loop already ended
-                loop.call_soon_threadsafe(wake.set)
         if self._thread.is_alive():
             self._thread.join(timeout=self.interval_s + 3 * constants.LEASE_SOCKET_TIMEOUT_S)
 
@@ -92,18 +84,17 @@ class LeaseKeeper:
         except Exception as exc:  # the keeper must keep renewing whatever a listener does
             log.error("lease listener failed", error=repr(exc))
 
-    async def tick(self, client: Any, refresh: Any) -> None:
-        """One renewal attempt."""
+    def tick(self, client: redis.Redis, refresh: Any) -> None:
+        """One renewal attempt; each command gives up after the client's socket timeout."""
         started = time.monotonic()
         try:
-            async with asyncio.timeout(2 * constants.LEASE_SOCKET_TIMEOUT_S):
-                code = int(await refresh(keys=[self.key], args=[self.nonce, self.ttl_ms]))
-                if code == 0:
-                    # Expired: this process was frozen or cut off for longer than the TTL.
-                    # Claim it again; the daemon then re-proves each container by its token.
-                    self._set(LeaseState.LAPSED)
-                    reclaimed = await client.set(self.key, self.nonce, nx=True, px=self.ttl_ms)
-                    code = 1 if reclaimed else -1
+            code = int(refresh(keys=[self.key], args=[self.nonce, self.ttl_ms]))
+            if code == 0:
+                # Expired: this process was frozen or cut off for longer than the TTL.
+                # Claim it again; the daemon then re-proves each container by its token.
+                self._set(LeaseState.LAPSED)
+                reclaimed = client.set(self.key, self.nonce, nx=True, px=self.ttl_ms)
+                code = 1 if reclaimed else -1
             if code == 1:
                 self.renewed_at = started
                 self._set(LeaseState.HELD)
@@ -117,22 +108,16 @@ class LeaseKeeper:
             log.warning("lease renewal failed", error=repr(exc))
 
     def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-        client: Any = self.connect()
+        client = self.connect()
         refresh = client.register_script(REFRESH_LEASE_LUA)
         try:
             next_tick = time.monotonic()
             while not self._stop.is_set():
-                await self.tick(client, refresh)
+                self.tick(client, refresh)
                 next_tick += self.interval_s
                 now = time.monotonic()
                 if next_tick < now:  # resumed after a freeze: no burst of catch-up ticks
                     next_tick = now + self.interval_s
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(next_tick - now):
-                        await self._wake.wait()  # set by `stop`
+                self._stop.wait(next_tick - now)  # set by `stop`
         finally:
-            await client.aclose()
+            client.close()

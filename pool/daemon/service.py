@@ -16,8 +16,6 @@ import time
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from pool.core import constants
 from pool.core.autoscale import autoscale_target, boot_estimate
@@ -35,19 +33,13 @@ from pool.infra.settings import Settings
 from pool.infra.supervisor import Supervisor
 from pool.store.job_store import JobStore
 from pool.store.ownership import InstanceTaken, OwnershipStore
-from pool.store.redis_client import OUTAGE_ERRORS, RedisHealth, connect_redis, is_outage
+from pool.store.redis_client import OUTAGE_ERRORS, RedisHealth, connect_lease_client, is_outage
 
 log = get_logger("vwe.daemon")
 
 # A `.incoming-*` folder untouched this long is a crashed copy (even a slow shared store copies
 # a world in seconds), not one in progress on another host.
 STALE_INCOMING_S = 3600.0
-# The lease keeper's own client: short timeouts and no retries (its next tick is the retry).
-LEASE_CLIENT: dict[str, Any] = {
-    "socket_timeout": constants.LEASE_SOCKET_TIMEOUT_S,
-    "socket_connect_timeout": constants.LEASE_SOCKET_TIMEOUT_S,
-    "retry": Retry(NoBackoff(), 0), "health_check_interval": 0, "max_connections": 2,
-}
 
 
 class Daemon:
@@ -67,9 +59,10 @@ class Daemon:
         self.supervisor = supervisor
         self.store = store
         self.ownership = OwnershipStore(self.redis, settings.pool_name, settings.instance_id)
-        self.keeper = LeaseKeeper(lambda: connect_redis(settings, "daemon", **LEASE_CLIENT),
-                                  self.ownership.lease_key, self.ownership.nonce,
-                                  settings.heartbeat_ttl_s, self._lease_changed)
+        self.keeper = LeaseKeeper(
+            lambda: connect_lease_client(settings, constants.LEASE_SOCKET_TIMEOUT_S),
+            self.ownership.lease_key, self.ownership.nonce, settings.heartbeat_ttl_s,
+            self._lease_changed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lease_claimed = False
         self._foreign = False  # logged once: Redis holds another deployment id than ours
@@ -159,7 +152,7 @@ class Daemon:
         job = self.supervisor.job
         every = self.scheduler.add_job
         opts: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        hb = constants.HEARTBEAT_INTERVAL_S
+        hb = constants.PUBLISH_INTERVAL_S
         # A job is down when it has not succeeded for a few of its periods (it fails, hangs,
         # or its runs are being skipped).
         every(job("recycle", self.maintain, stale_after_s=5 * s.maintenance_interval_s + 5),

@@ -33,12 +33,15 @@ import time
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+import redis
 import redis.asyncio as aioredis
 import redis.exceptions
+import redis.sentinel
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry as SyncRetry
 
 from pool.infra.logs import get_logger
 from pool.infra.settings import Settings
@@ -206,4 +209,27 @@ def connect_redis(settings: Settings, purpose: Purpose = "daemon",
     client.health = health or RedisHealth()
     if isinstance(client.connection_pool, WaitingConnectionPool):
         client.connection_pool.health = client.health
+    return client
+
+
+def connect_lease_client(settings: Settings, timeout_s: float) -> redis.Redis:
+    """A blocking client for the lease keeper's thread (`pool.daemon.lease`): one connection,
+    `timeout_s` on connect and on each reply, no retries (the keeper's next tick is the retry)
+    and no `RedisHealth` (the lease state is its own report). Blocking, not asyncio: on a
+    thread of its own, an event loop for one command a second cost five times the command.
+    Follows a failover like `connect_redis`: each new connection asks the Sentinels."""
+    options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+                               "retry": SyncRetry(NoBackoff(), 0), "health_check_interval": 0}
+    if settings.redis_password is not None:
+        options["password"] = settings.redis_password.get_secret_value()
+    if not settings.redis_sentinels:
+        return redis.Redis.from_url(settings.redis_url, **options)
+    sentinel_options: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S,
+                                        "socket_connect_timeout": SENTINEL_TIMEOUT_S}
+    if settings.redis_sentinel_password is not None:
+        sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
+    sentinel: Any = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(settings.redis_sentinels), sentinel_kwargs=sentinel_options)
+    client: redis.Redis = sentinel.master_for(settings.redis_master,
+                                              db=database(settings.redis_url), **options)
     return client

@@ -105,7 +105,7 @@ async def test_a_daemon_without_a_live_lease_can_neither_create_nor_take_over(
 
 def keeper_for(redis_url: str, store: OwnershipStore, ttl_s: float,
                changes: list[LeaseState]) -> LeaseKeeper:
-    return LeaseKeeper(lambda: aioredis.Redis.from_url(redis_url, socket_timeout=1),
+    return LeaseKeeper(lambda: redis.Redis.from_url(redis_url, socket_timeout=1),
                        store.lease_key, store.nonce, ttl_s, changes.append, interval_s=0.2)
 
 
