@@ -11,9 +11,10 @@ PUBLISH_INTERVAL_S = 2.0
 # The lease keeper's own Redis connection gives up on a call after this long: a slow or
 # unreachable Redis must not hold the renewal loop past the next interval.
 LEASE_SOCKET_TIMEOUT_S = 1.0
-# How often a daemon pings an engine that answered last time (seconds); one that did not is
-# pinged every second, so boots resume soon after it is back.
+# How often a daemon pings an engine that answered last time (seconds)...
 ENGINE_PROBE_INTERVAL_S = 3.0
+# ... and one that did not, so boots resume soon after it is back (seconds).
+ENGINE_RETRY_INTERVAL_S = 1.0
 # How often the autoscaler recomputes the warm target (seconds).
 AUTOSCALE_INTERVAL_S = 5.0
 # How often a daemon re-proves its containers by token and takes over what dead daemons left

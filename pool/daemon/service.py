@@ -66,7 +66,7 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lease_claimed = False
         self._foreign = False  # logged once: Redis holds another deployment id than ours
-        self._engine_seen = float("-inf")  # monotonic time the engine last answered a ping
+        self._engine_period = constants.ENGINE_PROBE_INTERVAL_S  # the engine job's, seconds
         self.pool = WarmPool(settings, self.runtime, metrics, self.ownership,
                              lease_fresh=self.lease_fresh)
         self.dispatcher = Dispatcher(settings, self.pool, self.store, metrics)
@@ -164,7 +164,8 @@ class Daemon:
         redis_down = (*OUTAGE_ERRORS, StoreUnavailable)
         every(job("heartbeat", self.heartbeat, stale_after_s=s.heartbeat_ttl_s,
                   outages=redis_down), "interval", seconds=hb, id="heartbeat", **opts)
-        every(job("engine", self.engine_probe), "interval", seconds=1, id="engine", **opts)
+        every(job("engine", self.engine_probe), "interval", seconds=self._engine_period,
+              id="engine", **opts)
         every(job("reap", self.reap, outages=redis_down), "interval",
               seconds=constants.REAP_INTERVAL_S, id="reap", **opts)
         every(job("autoscale", self.autoscale, outages=redis_down), "interval",
@@ -218,20 +219,20 @@ class Daemon:
 
     async def engine_probe(self) -> None:
         """Ask the engine whether it answers; the pool pauses and resumes boots from it.
-        Runs every second, but pings a reachable engine only every ENGINE_PROBE_INTERVAL_S
-        (a docker-py ping costs a few ms of CPU: the largest part of an idle daemon's cost):
-        a lost engine shows within that interval, a returning one within a second."""
-        now = time.monotonic()
-        if self.pool.engine_up and now - self._engine_seen < constants.ENGINE_PROBE_INTERVAL_S:
-            return
+        Runs every ENGINE_PROBE_INTERVAL_S while the engine answers (a docker-py ping costs a
+        few ms of CPU: once the largest part of an idle daemon's cost), every
+        ENGINE_RETRY_INTERVAL_S while it does not, so boots resume soon after it is back."""
         try:
             async with asyncio.timeout(2.0):
                 up = await self.runtime.ping()
         except TimeoutError:
             up = False
-        if up:
-            self._engine_seen = now
         self.pool.set_engine_up(up, "" if up else "the Docker engine did not answer a ping")
+        period = (constants.ENGINE_PROBE_INTERVAL_S if up
+                  else constants.ENGINE_RETRY_INTERVAL_S)
+        if period != self._engine_period and self.scheduler.get_job("engine") is not None:
+            self.scheduler.reschedule_job("engine", trigger="interval", seconds=period)
+        self._engine_period = period
 
     async def sweep_worlds(self) -> None:
         removed = await sweep_expired(self.settings.worlds_dir, self.store)
