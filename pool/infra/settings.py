@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
+from pool.core import constants
 from pool.core.exceptions import ConfigError
 from pool.core.pool_policy import BY_NAME, FIELDS, PolicyError, PoolPolicy
 from pool.infra.safefs import WalkLimits
@@ -150,7 +151,9 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(300.0, gt=0)
     job_max_attempts: int = Field(3, ge=1)
     queue_max: int = Field(1000, ge=1)
-    reclaim_idle_s: float = Field(30.0, gt=0)
+    # A running job's stream entry is re-claimed by its daemon every PUBLISH_INTERVAL_S: a
+    # shorter idle limit would let peers take jobs that are still running.
+    reclaim_idle_s: float = Field(30.0, ge=2 * constants.PUBLISH_INTERVAL_S)
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     api_answer_cache_s: float = Field(10.0, ge=0)
     # A world's folder outlives its expired record by at most this (the expiry sweep's period).

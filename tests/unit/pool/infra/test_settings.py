@@ -51,6 +51,15 @@ def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
         load_settings(_env_file=None)
 
 
+def test_a_reclaim_limit_below_two_heartbeats_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Peers would take running jobs whose daemon re-claims them every PUBLISH_INTERVAL_S.
+    monkeypatch.setenv("VWE_RECLAIM_IDLE_S", "3")
+    with pytest.raises(ConfigError, match=r"VWE_RECLAIM_IDLE_S: .*greater than or equal to 4"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("VWE_RECLAIM_IDLE_S", "4")
+    assert load_settings(_env_file=None).reclaim_idle_s == 4
+
+
 def test_size_above_max_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VWE_POOL_SIZE", "5")
     monkeypatch.setenv("VWE_POOL_MAX", "2")
