@@ -111,7 +111,10 @@ async def test_every_client_follows_a_failover(ha: RedisHA) -> None:
 async def test_submit_is_acknowledged_only_once_a_replica_holds_it(ha: RedisHA) -> None:
     client = connect_redis(ha_settings(ha))
     replica = next(n for n in ha.servers if n.port != ha.master_port())
-    store = JobStore(client, "ha", 3600, 100, min_replicas=1, wait_timeout_s=0.5)
+    # A loaded machine can take longer than half a second to replicate: the timeout under test
+    # is the paused replica's below, not this one.
+    store = JobStore(client, "ha", 3600, 100, min_replicas=1, wait_timeout_s=10)
+    impatient = JobStore(client, "ha", 3600, 100, min_replicas=1, wait_timeout_s=0.5)
     try:
         done = await asyncio.gather(*(store.submit(f"s{i}", i, "2", {}) for i in range(20)))
         # WAIT returned: the replica holds every one of them at the moment of the answer.
@@ -122,7 +125,7 @@ async def test_submit_is_acknowledged_only_once_a_replica_holds_it(ha: RedisHA) 
         try:
             started = time.monotonic()
             with pytest.raises(NotReplicated, match="VWE_REDIS_MIN_REPLICAS"):
-                await store.submit("unconfirmed", 99, "2", {})
+                await impatient.submit("unconfirmed", 99, "2", {})
             assert time.monotonic() - started >= 0.5  # waited for the timeout, no longer
         finally:
             replica.resume()
