@@ -3,12 +3,16 @@ before it, a failure logged by name and making the exit code 1."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from structlog.testing import capture_logs
 
-from pool.entry.root import Root, Step
+from pool.entry.root import Root, Step, _HttpServer
 from pool.infra.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -56,3 +60,31 @@ async def test_every_step_runs_after_a_failure_and_the_failure_is_named(
     ran.clear()
     monkeypatch.setattr(root, "shutdown_steps", lambda: [("a", action("a", "ok"))])
     assert await root.shutdown() is True and ran == ["a"]
+
+
+async def test_the_http_server_stops_as_soon_as_it_is_told_not_on_its_next_tick() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise AssertionError("no request is made")
+
+    server = _HttpServer(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
+                                        log_config=None))
+    ticks: list[int] = []
+    tick = server.on_tick
+
+    async def counted(counter: int) -> bool:
+        ticks.append(counter)
+        return await tick(counter)
+
+    server.on_tick = counted  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(1.5)
+    # Once a second for the Date header (every tick a multiple of ten, so it is refreshed),
+    # not uvicorn's ten times a second.
+    assert not serving.done() and 1 <= len(ticks) <= 3 and all(c % 10 == 0 for c in ticks)
+    told = time.monotonic()
+    server.should_exit = True
+    await asyncio.wait_for(serving, timeout=5)
+    # uvicorn's own loop would notice within 0.1 s; the one-second wait must not delay it.
+    assert time.monotonic() - told < 0.5
