@@ -43,9 +43,9 @@ class LeaseState(StrEnum):
 class LeaseKeeper:
     """Keeps one instance lease alive; `state` and `renewed_at` are read from any thread.
 
-    `connect` makes the keeper's own client (called on the keeper's thread, inside its own
-    event loop): give it short timeouts and no retries, as `Daemon` does; the next tick is
-    the retry, and a retry loop would hold this one past it."""
+    `connect` makes the keeper's own blocking client (called on the keeper's thread): give it
+    short timeouts and no retries, as `connect_lease_client` does; the next tick is the retry,
+    and a retry loop would hold this one past it."""
 
     def __init__(self, connect: Callable[[], redis.Redis], key: str, nonce: str,
                  ttl_s: float, on_change: Callable[[LeaseState], None],

@@ -161,6 +161,22 @@ def database(url: str) -> int:
     return int(path) if path else 0
 
 
+def _password(settings: Settings) -> dict[str, str]:
+    """The `password` connection argument for the jobs' Redis, when one is set."""
+    if settings.redis_password is None:
+        return {}
+    return {"password": settings.redis_password.get_secret_value()}
+
+
+def _sentinel_options(settings: Settings) -> dict[str, Any]:
+    """Connection arguments for the Sentinels themselves (not the master they name)."""
+    options: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S,
+                               "socket_connect_timeout": SENTINEL_TIMEOUT_S}
+    if settings.redis_sentinel_password is not None:
+        options["password"] = settings.redis_sentinel_password.get_secret_value()
+    return options
+
+
 def connect_redis(settings: Settings, purpose: Purpose = "daemon",
                   health: RedisHealth | None = None, **overrides: Any) -> ObservedRedis:
     """An asyncio client for the jobs' Redis, following failovers when Sentinels are set.
@@ -185,8 +201,7 @@ def connect_redis(settings: Settings, purpose: Purpose = "daemon",
                             "events": 2}[purpose],
         "timeout": settings.redis_pool_timeout_s,  # the wait for a free pooled connection
     }
-    if settings.redis_password is not None:
-        options["password"] = settings.redis_password.get_secret_value()
+    options.update(_password(settings))
     options.update(overrides)
     client: ObservedRedis
     if not settings.redis_sentinels:
@@ -196,13 +211,9 @@ def connect_redis(settings: Settings, purpose: Purpose = "daemon",
         # its connections.
         client.auto_close_connection_pool = True
     else:
-        sentinel_options: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S,
-                                            "socket_connect_timeout": SENTINEL_TIMEOUT_S}
-        if settings.redis_sentinel_password is not None:
-            sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
         # redis-py leaves Sentinel untyped.
         sentinel: Any = Sentinel(list(settings.redis_sentinels),  # type: ignore[no-untyped-call]
-                                 sentinel_kwargs=sentinel_options)
+                                 sentinel_kwargs=_sentinel_options(settings))
         client = sentinel.master_for(settings.redis_master, redis_class=SentinelRedis,
                                      connection_pool_class=WaitingSentinelPool,
                                      db=database(settings.redis_url), **options)
@@ -219,17 +230,12 @@ def connect_lease_client(settings: Settings, timeout_s: float) -> redis.Redis:
     thread of its own, an event loop for one command a second cost five times the command.
     Follows a failover like `connect_redis`: each new connection asks the Sentinels."""
     options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
-                               "retry": SyncRetry(NoBackoff(), 0), "health_check_interval": 0}
-    if settings.redis_password is not None:
-        options["password"] = settings.redis_password.get_secret_value()
+                               "retry": SyncRetry(NoBackoff(), 0), "health_check_interval": 0,
+                               **_password(settings)}
     if not settings.redis_sentinels:
         return redis.Redis.from_url(settings.redis_url, **options)
-    sentinel_options: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S,
-                                        "socket_connect_timeout": SENTINEL_TIMEOUT_S}
-    if settings.redis_sentinel_password is not None:
-        sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()
     sentinel: Any = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        list(settings.redis_sentinels), sentinel_kwargs=sentinel_options)
+        list(settings.redis_sentinels), sentinel_kwargs=_sentinel_options(settings))
     client: redis.Redis = sentinel.master_for(settings.redis_master,
                                               db=database(settings.redis_url), **options)
     return client
