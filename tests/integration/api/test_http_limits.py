@@ -173,8 +173,14 @@ def test_requests_past_the_concurrency_limit_get_503_but_probes_still_answer(
         daemon_factory: Callable[..., DaemonProcess]) -> None:
     d = daemon_factory(VWE_HTTP_MAX_CONCURRENCY="2").start(role="api")
     job_id = submit(d.url, "waiting").json()["job_id"]  # queued for good: no daemon runs it
-    polls = [threading.Thread(target=lambda: httpx.get(
-        f"{d.url}/v1/jobs/{job_id}", params={"wait": 12}, timeout=20)) for _ in range(2)]
+
+    def long_poll() -> None:
+        # Retried when refused: a probe below can take a slot before this poll arrives.
+        while httpx.get(f"{d.url}/v1/jobs/{job_id}", params={"wait": 12},
+                        timeout=20).status_code == 503:
+            time.sleep(0.05)
+
+    polls = [threading.Thread(target=long_poll) for _ in range(2)]
     for t in polls:
         t.start()
     # Once both long-polls are in flight, a third request is refused...
